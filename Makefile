@@ -1,0 +1,47 @@
+# make test / make audit work on a fresh machine from a clean clone: they create .venv,
+# install the project, install the system packages the tests drive (Debian's prometheus and
+# chromium), then run.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= dev
+# Only the agent (a later extra) needs torch. Where a plain `pip install torch` would pull a
+# multi-GB CUDA build, pin the CPU build that this machine image carries; users elsewhere keep
+# the torch they have (an importable torch is never replaced).
+TORCH_PIN ?= torch==2.13.0
+NEEDS_TORCH ?= 0
+STAMP := $(VENV)/.installed-$(EXTRAS)
+SYSTEM_PACKAGES := prometheus chromium
+
+.PHONY: test audit install sysdeps lint bench dashboards clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	if [ "$(NEEDS_TORCH)" = 1 ]; then $(BIN)/python -c "import torch" 2>/dev/null \
+		|| $(BIN)/pip install -q "$(TORCH_PIN)"; fi
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+sysdeps:
+	@./scripts/system-packages.sh $(SYSTEM_PACKAGES)
+
+test: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -q
+
+audit: $(STAMP)
+	$(BIN)/bubblescope audit examples/quickstart.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/steps_per_second.py
+
+dashboards: $(STAMP)
+	$(BIN)/python -m bubblescope.metrics.dashboards deploy/grafana/dashboards/bubblescope.json
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,185 @@
+"""Coordinator: expands a job into runs, schedules them over device actors, commits their steps.
+
+It is an async Ray actor: one coroutine per device slot pulls runs from a shared queue and
+drives its DeviceActor chunk by chunk. Every chunk is committed to the job store before the
+next is asked for, and the store alone says how far each run got, so a dead device actor
+(restarted here, from the run's last checkpoint) or a dead coordinator (re-created by the
+driver, or by re-running the same command) resumes with no step lost or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from bubblescope.metrics.live import LiveMetrics
+from bubblescope.sim.catalogue import CatalogueConfig
+from bubblescope.sim.device import SimWorld
+from bubblescope.store import JobStore
+
+from .device_actor import DeviceActor
+from .plan import RunSpec, plan_runs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeviceSlot:
+    serial: str
+    handle: object | None = None
+    state: str = "idle"  # idle | starting | running | restarting | failed | stopped
+    restarts: int = 0
+    steps: int = 0
+    run_id: str | None = None
+    pid: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"state": self.state, "restarts": self.restarts, "steps": self.steps,
+                "run_id": self.run_id, "pid": self.pid}
+
+
+def world_of(job) -> SimWorld:
+    world = job.spec.world
+    return SimWorld(catalogue=CatalogueConfig(seed=job.spec.seed, videos=world.catalogue_videos,
+                                              creators=world.creators),
+                    profiles=dict(job.profiles))
+
+
+class Coordinator:
+    def __init__(self, job, chunk_timeout_s: float = 600.0) -> None:
+        self.job = job
+        self.spec = job.spec
+        self.store = JobStore(job.storage_path, job.job_id)
+        self.world = world_of(job)
+        self.runs = plan_runs(job)
+        self.chunk_timeout_s = chunk_timeout_s
+        self.live = LiveMetrics(job.job_id, self.spec.metrics.category_level, self.spec.window)
+        self.slots = [DeviceSlot(f"sim-{i}") for i in range(self.spec.devices.count)]
+        self.state = "starting"
+        self.stopping = False
+        self.failures: dict[str, str] = {}
+
+    # -- control -----------------------------------------------------------------------
+    async def run(self) -> dict:
+        """Run every unfinished run to its end (or until stop()); returns the final stats."""
+        queue = deque(self._load_progress())
+        self.state = "running"
+        await asyncio.gather(*(self._work(slot, queue) for slot in self.slots))
+        for slot in self.slots:
+            slot.state = "stopped" if self.stopping else "idle"
+        self.state = "stopped" if self.stopping else ("failed" if self.failures else "done")
+        return self.stats()
+
+    async def stop(self) -> None:
+        """Finish the chunks in flight, commit them, and start nothing new."""
+        self.stopping = True
+        self.state = "stopping"
+
+    def stats(self) -> dict:
+        snapshot = self.live.snapshot()
+        runs = snapshot["runs"].values()
+        snapshot.update(
+            state=self.state,
+            runs_total=len(self.runs),
+            runs_done=sum(r["state"] == "done" for r in runs),
+            runs_failed=sum(r["state"] == "failed" for r in runs),
+            steps_total=sum(r.total_steps for r in self.runs),
+            steps_done=sum(r["steps_done"] for r in runs),
+            devices={slot.serial: slot.as_dict() for slot in self.slots},
+            failures=dict(self.failures),
+        )
+        return snapshot
+
+    def device_pids(self) -> dict[str, int | None]:
+        return {slot.serial: slot.pid for slot in self.slots}
+
+    # -- scheduling --------------------------------------------------------------------
+    def _load_progress(self) -> list[RunSpec]:
+        """Register every run with the live metrics, replaying what the store already holds."""
+        pending = []
+        for run in self.runs:
+            self.live.add_run(run.run_id, run)
+            if self.store.next_step(run.run_id) > 0:
+                rows = self.store.read_steps([run.run_id]).select(["category", "phase"]).to_pylist()
+                self.live.record(run.run_id, rows, count_steps=False)
+            live = self.live.runs[run.run_id]
+            if live.steps_done >= run.total_steps:
+                live.state = "done"
+            else:
+                pending.append(run)
+        return pending
+
+    async def _work(self, slot: DeviceSlot, queue: deque) -> None:
+        while queue and not self.stopping:
+            run = queue.popleft()
+            await self._execute(slot, run)
+        if slot.handle is not None:
+            ray.kill(slot.handle)
+            slot.handle = None
+
+    def _spawn(self, slot: DeviceSlot):
+        actor_class = ray.remote(DeviceActor).options(
+            num_cpus=self.spec.devices.cpus_per_device, max_restarts=0, max_concurrency=1)
+        return actor_class.remote(slot.serial, self.world)
+
+    async def _call(self, ref, timeout: float):
+        return await asyncio.wait_for(ref, timeout)
+
+    async def _execute(self, slot: DeviceSlot, run: RunSpec) -> None:
+        live = self.live.runs[run.run_id]
+        live.state, live.device = "running", slot.serial
+        slot.run_id, attempts = run.run_id, 0
+        while True:
+            try:
+                await self._drive(slot, run)
+                live.state = "stopped" if self.stopping and live.steps_done < run.total_steps \
+                    else "done"
+                return
+            except (RayActorError, GetTimeoutError, asyncio.TimeoutError, RayTaskError) as exc:
+                attempts += 1
+                slot.restarts += 1
+                self._discard(slot)
+                log.warning("device %s failed on %s (%s); restart %d of %d", slot.serial,
+                            run.run_id, type(exc).__name__, attempts, self.spec.devices.max_restarts)
+                if attempts > self.spec.devices.max_restarts or self.stopping:
+                    live.state = "stopped" if self.stopping else "failed"
+                    if not self.stopping:
+                        self.failures[run.run_id] = f"{type(exc).__name__}: {exc}"[:500]
+                    return
+
+    def _discard(self, slot: DeviceSlot) -> None:
+        if slot.handle is not None:
+            try:
+                ray.kill(slot.handle)
+            except Exception:  # noqa: BLE001 - already dead is fine
+                pass
+        slot.handle, slot.pid, slot.state = None, None, "restarting"
+
+    async def _drive(self, slot: DeviceSlot, run: RunSpec) -> None:
+        """Start (or resume) `run` on the slot's actor and commit chunk after chunk."""
+        if slot.handle is None:
+            slot.state = "starting"
+            slot.handle = self._spawn(slot)
+            slot.pid = await self._call(slot.handle.pid.remote(), 120.0)
+        persona = self.job.personas[run.persona]
+        checkpoint = self.store.checkpoint(run.run_id)
+        await self._call(slot.handle.start.remote(run, persona, self.spec.policy.kind, checkpoint),
+                         120.0)
+        slot.state = "running"
+        next_step = checkpoint["next_step"] if checkpoint else 0
+        while next_step < run.total_steps and not self.stopping:
+            began = time.perf_counter()
+            chunk = await self._call(slot.handle.advance.remote(self.spec.checkpoint_every),
+                                     self.chunk_timeout_s)
+            overhead = time.perf_counter() - began - chunk.busy_s
+            self.store.commit(run.run_id, chunk.rows, chunk.checkpoint)
+            self.live.record(run.run_id, chunk.rows, overhead_s=overhead)
+            slot.steps += len(chunk.rows)
+            next_step = chunk.checkpoint["next_step"]
+        slot.state = "idle"

@@ -1,0 +1,44 @@
+"""The device interface a DeviceActor drives: one phone (real or virtual) with one account.
+
+Implementations: the in-process simulated device (`bubblescope.sim.device`) now, the adb +
+scrcpy device later. `make_device` is the one place that picks the class, by config type.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from bubblescope.contracts import Action, Observation, VideoTruth
+
+
+class Device(ABC):
+    serial: str
+
+    @abstractmethod
+    def open_feed(self, platform: str, account: str, seed: int) -> None:
+        """Log into `account` on `platform` and open its recommendation feed."""
+
+    @abstractmethod
+    def observe(self) -> Observation:
+        """What the screen and speaker show of the current video."""
+
+    @abstractmethod
+    def act(self, action: Action) -> None:
+        """Watch for action.watch_s, engage as asked, then swipe to the next video."""
+
+    def begin_phase(self, phase: str) -> None:  # noqa: B027 - optional hook
+        """A phase of the experiment starts (simulated worlds use it; phones ignore it)."""
+
+    def ground_truth(self) -> VideoTruth | None:
+        """The simulated platform's label of the current video; None on real devices."""
+        return None
+
+    def snapshot(self) -> dict | None:
+        """Full state, for devices whose world can be restored (simulated); else None."""
+        return None
+
+    def restore(self, snapshot: dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot restore a snapshot")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the device."""

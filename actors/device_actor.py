@@ -1,0 +1,41 @@
+"""DeviceActor: a Ray actor owning one device and the run currently on it.
+
+The actor keeps no state that matters across a crash: the coordinator hands it the run's
+last committed checkpoint on every (re)start, so a restarted actor picks up exactly there.
+"""
+
+from __future__ import annotations
+
+import os
+
+from bubblescope.personas.schema import Persona
+from bubblescope.serve.policy import build_policy
+
+from .devices import DeviceConfig, make_classifier, make_device
+from .plan import RunSpec
+from .stepper import Chunk, RunStepper
+
+
+class DeviceActor:
+    def __init__(self, serial: str, config: DeviceConfig) -> None:
+        self.serial = serial
+        self.config = config
+        self.device = make_device(serial, config)
+        self.stepper: RunStepper | None = None
+
+    def start(self, run: RunSpec, persona: Persona, policy_kind: str,
+              checkpoint: dict | None) -> int:
+        """Open `run` on this device, fresh or from `checkpoint`; returns the next step."""
+        policy = build_policy(policy_kind, persona, run.seed)
+        classifier = make_classifier(self.device, self.config)
+        self.stepper = RunStepper(run, persona, self.device, policy, classifier)
+        self.stepper.start(checkpoint)
+        return self.stepper.next_step
+
+    def advance(self, max_steps: int) -> Chunk:
+        if self.stepper is None:
+            raise RuntimeError(f"device {self.serial}: advance before start")
+        return self.stepper.advance(max_steps)
+
+    def pid(self) -> int:
+        return os.getpid()

@@ -1,0 +1,111 @@
+"""The typed contracts that cross part boundaries (DESIGN.md, "Contracts").
+
+Keep these names stable: extend them, don't rename them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Phase = Literal["cultivation", "counterfactual", "breadth"]
+Experiment = Literal["depth", "breadth"]
+Stage = Literal["observe", "decide", "act", "record"]
+STAGES: tuple[Stage, ...] = ("observe", "decide", "act", "record")
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Frame(_Contract):
+    """One decoded screen frame as the policy sees it."""
+
+    pts_s: float = Field(description="presentation time on the device clock, seconds")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    format: Literal["rgb24", "jpeg", "png"] = "rgb24"
+    data: bytes = Field(repr=False, description="pixels or the encoded image")
+
+
+class Observation(_Contract):
+    """What a device shows about the current video, and nothing the device does not show."""
+
+    device_time: datetime = Field(description="device clock (UTC) when the video was observed")
+    frames: tuple[Frame, ...] = Field(default=(), description="screen frames, oldest first")
+    transcript: str = Field(default="", description="speech recognised from the audio")
+    on_screen_text: str = Field(default="", description="title, creator, caption, counters")
+    video_id: str | None = Field(default=None, description="platform video id when visible")
+    video_duration_s: float | None = Field(default=None, ge=0, description="when the app shows it")
+    category: str | None = Field(
+        default=None, description="'Main/Sub' from the category classifier, never from the platform"
+    )
+
+
+class VideoTruth(_Contract):
+    """What only a simulated platform knows about the video on screen: the ground truth."""
+
+    video_id: str
+    category: str = Field(description="'Main/Sub'")
+    duration_s: float = Field(ge=0)
+
+
+class Action(_Contract):
+    """What the agent does with a video: watch for watch_s, then optionally engage."""
+
+    watch_s: float = Field(ge=0, description="seconds to stay on the video before swiping")
+    like: bool = False
+    comment: str | None = Field(default=None, description="comment text, if commenting")
+    share: str | None = Field(default=None, description="share target, if sharing")
+    raw: str = Field(default="", description="the model's raw output, for audit")
+    format_ok: bool = Field(default=True, description="False when raw output failed to parse")
+
+
+class StageLatency(_Contract):
+    """Wall-clock seconds spent in each stage of one step."""
+
+    observe: float = 0.0
+    decide: float = 0.0
+    act: float = 0.0
+    record: float = 0.0
+
+
+class StepRecord(_Contract):
+    """One row per step, appended once, never rewritten."""
+
+    job_id: str
+    run_id: str
+    persona: str
+    platform: str
+    experiment: Experiment
+    replicate: int = Field(ge=0)
+    device: str
+    account: str
+    phase: Phase
+    step: int = Field(ge=0, description="index within the run, over all its phases")
+    phase_step: int = Field(ge=0, description="index within the phase")
+    device_time: datetime
+    video_id: str | None = None
+    video_duration_s: float | None = None
+    category: str | None = Field(default=None, description="classified category")
+    category_truth: str | None = Field(default=None, description="simulated platforms only")
+    decided_watch_s: float = Field(ge=0, description="the policy's watch time before reversal")
+    reversed: bool = Field(description="True in the counterfactual phase (quantile reversal)")
+    action: Action
+    latency: StageLatency
+    recorded_at: datetime = Field(description="wall clock (UTC) when the step was recorded")
+
+    def to_row(self) -> dict:
+        row = self.model_dump(exclude={"action", "latency"})
+        row.update({f"action_{k}": v for k, v in self.action.model_dump().items()})
+        row.update({f"latency_{k}_s": v for k, v in self.latency.model_dump().items()})
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict) -> StepRecord:
+        fields = {k: v for k, v in row.items() if not k.startswith(("action_", "latency_"))}
+        action = {k[7:]: v for k, v in row.items() if k.startswith("action_")}
+        latency = {k[8:-2]: v for k, v in row.items() if k.startswith("latency_")}
+        return cls(**fields, action=Action(**action), latency=StageLatency(**latency))

@@ -1,0 +1,110 @@
+"""The `bubblescope` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bubblescope.errors import BubblescopeError, ConfigError
+
+EXIT_USAGE = 2
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .job import load_job
+    from .local import AuditOptions, run_audit
+
+    job = load_job(args.job, job_id=args.job_id, storage_path=args.out)
+    options = AuditOptions(address=args.address, progress=not args.no_progress,
+                           metrics_port=None if args.no_metrics else
+                           (-1 if args.metrics_port is None else args.metrics_port))
+    return run_audit(job, options)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .outputs import load_job_dir, write_outputs
+
+    job, store = load_job_dir(args.dir)
+    summary = write_outputs(job, store)
+    state = "complete" if summary["complete"] else "partial"
+    print(f"{state} job {job.job_id}: {store.path('summary.json')}, {store.path('report.html')}")
+    return 0
+
+
+def _persona_from_sim(args: argparse.Namespace) -> int:
+    from bubblescope.personas.loader import save_persona
+    from bubblescope.sim.recruit import persona_from_human
+
+    persona = persona_from_human(args.name, seed=args.seed, records=args.records)
+    save_persona(persona, args.out)
+    print(f"wrote persona {persona.id} ({persona.stats.n_records} records) to {args.out}")
+    return 0
+
+
+def _platforms(args: argparse.Namespace) -> int:
+    from bubblescope.sim.profiles import named_profiles
+
+    for profile in named_profiles().values():
+        print(f"{profile.name:15s} responsiveness {profile.responsiveness:<5g} exploration "
+              f"{profile.exploration:<5g} {profile.description}")
+    return 0
+
+
+def _add_audit(sub) -> None:
+    audit = sub.add_parser("audit", help="run an audit job on Ray (local unless --address)")
+    audit.add_argument("job", help="job file (YAML)")
+    audit.add_argument("--out", help="storage path for results (default: the job's storage_path)")
+    audit.add_argument("--job-id", help="results go to <out>/<job-id>; the same id resumes")
+    audit.add_argument("--address", help="Ray cluster to join (e.g. auto or ray://HEAD:10001)")
+    audit.add_argument("--metrics-port", type=int, help="Prometheus exporter port")
+    audit.add_argument("--no-metrics", action="store_true", help="no Prometheus exporter")
+    audit.add_argument("--no-progress", action="store_true", help="no progress output")
+    audit.set_defaults(func=_audit)
+
+
+def _add_submit(sub) -> None:
+    from .submit import add_submit_commands
+
+    add_submit_commands(sub)
+
+
+def _add_misc(sub) -> None:
+    report = sub.add_parser("report", help="(re)write summary.json and report.html of a job")
+    report.add_argument("dir", help="the job's folder, <storage_path>/<job_id>")
+    report.set_defaults(func=_report)
+    persona = sub.add_parser("persona", help="persona files")
+    persona_sub = persona.add_subparsers(dest="persona_command", required=True)
+    from_sim = persona_sub.add_parser("from-sim", help="record a synthetic human and analyse it")
+    from_sim.add_argument("name", help="synthetic human (see sim/data/humans.yaml)")
+    from_sim.add_argument("--out", required=True, help="persona file to write")
+    from_sim.add_argument("--seed", type=int, default=0)
+    from_sim.add_argument("--records", type=int, help="videos to record (default: as calibrated)")
+    from_sim.set_defaults(func=_persona_from_sim)
+    platforms = sub.add_parser("platforms", help="list the named simulated platform profiles")
+    platforms.set_defaults(func=_platforms)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bubblescope",
+                                     description="Audit the filter bubbles of short-video feeds.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_audit(sub)
+    _add_submit(sub)
+    _add_misc(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BubblescopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

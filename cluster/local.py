@@ -1,0 +1,190 @@
+"""Running an audit from this process: Ray (local or joined), the coordinator, live metrics,
+progress, and the outputs at the end, also after Ctrl-C or a crash of the coordinator."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from bubblescope.actors.coordinator import Coordinator
+from bubblescope.metrics.exporter import Exporter, start_exporter  # noqa
+from bubblescope.store import JobStore
+
+from .errors import JobConflictError
+from .job import ResolvedJob
+from .outputs import prepare_store, write_outputs
+from .progress import Progress
+
+NAMESPACE = "bubblescope"
+POLL_S = 0.5
+STATS_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    address: str | None = None  # join this Ray cluster; None starts a local one
+    metrics_port: int | None = -1  # -1: the job's metrics.port; None: no exporter
+    progress: bool = True  # draw a progress bar
+    coordinator_restarts: int = 3  # re-creations of a dead coordinator before giving up
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _start_ray(address: str | None) -> bool:
+    """Connect to Ray; returns True when this process started (and so must stop) it."""
+    if ray.is_initialized():
+        return False
+    ray.init(address=address, namespace=NAMESPACE, include_dashboard=False,
+             logging_level=logging.WARNING, log_to_driver=True,
+             configure_logging=True)
+    return address is None
+
+
+def _device_cap(job: ResolvedJob, started_here: bool) -> int:
+    devices = job.spec.devices
+    if not started_here or devices.cpus_per_device == 0:
+        return devices.count
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    fits = max(1, math.floor(cpus / devices.cpus_per_device + 1e-9))
+    if fits < devices.count:
+        _say(f"warning: {devices.count} devices x {devices.cpus_per_device} CPU do not fit in "
+             f"this machine's {cpus:g} CPUs; running {fits} at a time")
+    return min(fits, devices.count)
+
+
+def _coordinator(job: ResolvedJob, devices: int):
+    name = f"coordinator-{job.job_id}"
+    try:
+        ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        pass
+    else:
+        raise JobConflictError(f"job {job.job_id!r} is already running on this Ray cluster; "
+                               "stop it first or pick another --job-id")
+    capped = job if devices == job.spec.devices.count else _with_devices(job, devices)
+    return ray.remote(Coordinator).options(name=name, namespace=NAMESPACE, num_cpus=0,
+                                           max_concurrency=64).remote(capped)
+
+
+def _with_devices(job: ResolvedJob, count: int) -> ResolvedJob:
+    devices = job.spec.devices.model_copy(update={"count": count})
+    spec = job.spec.model_copy(update={"devices": devices})
+    return ResolvedJob(spec=spec, job_id=job.job_id, source=job.source,
+                       storage_path=job.storage_path, personas=job.personas, profiles=job.profiles)
+
+
+def _exporter(job: ResolvedJob, options: AuditOptions, source) -> Exporter | None:
+    port = job.spec.metrics.port if options.metrics_port == -1 else options.metrics_port
+    if port is None:
+        return None
+    try:
+        exporter = start_exporter(source, port, job.spec.metrics.host)
+    except OSError:
+        exporter = start_exporter(source, 0, job.spec.metrics.host)
+        _say(f"warning: metrics port {port} is taken; serving metrics on port {exporter.port}")
+    return exporter
+
+
+class _Driver:
+    """Keeps a coordinator running the job, re-creating it if it dies."""
+
+    def __init__(self, job: ResolvedJob, devices: int, options: AuditOptions) -> None:
+        self.job, self.devices, self.options = job, devices, options
+        self.latest: dict | None = None
+        self.coordinator = None
+        self.ref = None
+
+    def start(self) -> None:
+        self.coordinator = _coordinator(self.job, self.devices)
+        self.ref = self.coordinator.run.remote()
+
+    def poll(self) -> bool:
+        """Refresh stats; True once the job has ended."""
+        ready, _ = ray.wait([self.ref], timeout=POLL_S)
+        if ready:
+            self.latest = ray.get(self.ref)
+            return True
+        try:
+            self.latest = ray.get(self.coordinator.stats.remote(), timeout=STATS_TIMEOUT_S)
+        except GetTimeoutError:
+            _say("warning: the coordinator did not answer for "
+                 f"{STATS_TIMEOUT_S:g} s; still waiting")
+        return False
+
+    def stop(self) -> None:
+        if self.coordinator is None:
+            return
+        try:
+            self.coordinator.stop.remote()
+            self.latest = ray.get(self.ref, timeout=STOP_TIMEOUT_S)
+        except (RayActorError, GetTimeoutError) as exc:
+            _say(f"warning: the coordinator did not stop cleanly ({type(exc).__name__})")
+
+    def close(self) -> None:
+        if self.coordinator is not None:
+            ray.kill(self.coordinator)
+            self.coordinator = None
+
+
+def _drive(driver: _Driver, progress: Progress, restarts: int) -> None:
+    driver.start()
+    failures = 0
+    while True:
+        try:
+            if driver.poll():
+                progress.update(driver.latest)
+                return
+        except RayActorError:
+            failures += 1
+            if failures > restarts:
+                raise
+            _say(f"warning: the coordinator died; resuming from the store ({failures}/{restarts})")
+            driver.close()
+            driver.start()
+        progress.update(driver.latest)
+
+
+def run_audit(job: ResolvedJob, options: AuditOptions = AuditOptions()) -> int:
+    """Run (or resume) `job`; returns the process exit code."""
+    store = JobStore(job.storage_path, job.job_id)
+    state = prepare_store(job, store)
+    _say(f"{'resuming' if state == 'resume' else 'starting'} job {job.job_id} -> {store.root}")
+    started_here = _start_ray(options.address)
+    driver = _Driver(job, _device_cap(job, started_here), options)
+    exporter = _exporter(job, options, lambda: driver.latest)
+    if exporter is not None:
+        _say(f"metrics: http://{job.spec.metrics.host}:{exporter.port}/metrics")
+    progress = Progress(enabled=options.progress)
+    code = 0
+    began = time.monotonic()
+    try:
+        _drive(driver, progress, options.coordinator_restarts)
+        code = 0 if (driver.latest or {}).get("state") == "done" else 1
+    except KeyboardInterrupt:
+        progress.close()
+        _say("interrupted: committing the chunks in flight (Ctrl-C again to abandon them)")
+        try:
+            driver.stop()
+        except KeyboardInterrupt:
+            pass
+        code = 130
+    finally:
+        progress.close()
+        driver.close()
+        if exporter is not None:
+            exporter.close()
+        if started_here:
+            ray.shutdown()
+    summary = write_outputs(job, store)
+    _say(f"{'done' if summary['complete'] else 'partial results'} in "
+         f"{time.monotonic() - began:.0f} s: {store.path('report.html')}")
+    return code

@@ -1,0 +1,68 @@
+"""A job's outputs beside its steps: job.yaml on the way in, summary.json and report.html out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from bubblescope.actors.plan import plan_runs
+from bubblescope.metrics.summary import SummaryConfig, summarize
+from bubblescope.personas.loader import load_persona, persona_to_yaml
+from bubblescope.store import JobStore
+
+from .errors import JobConflictError, JobFileError
+from .job import ResolvedJob
+from .report import render_report
+
+
+def prepare_store(job: ResolvedJob, store: JobStore) -> str:
+    """Record the job in its store, or check that the stored one is the same job.
+
+    Returns "new" or "resume". A job id that holds a different job is refused, so results
+    of two different specs never mix.
+    """
+    existing = store.read_text("job.yaml")
+    if existing is not None:
+        stored = yaml.safe_load(existing) or {}
+        if stored.get("fingerprint") != job.fingerprint():
+            raise JobConflictError(
+                f"{store.root} holds job {job.job_id!r} run with a different spec; "
+                "pass --job-id NEW (or --out DIR) to start a separate job")
+        return "resume"
+    for persona_id, persona in job.personas.items():
+        store.write_text(f"personas/{persona_id}.yaml", persona_to_yaml(persona))
+    store.write_text("job.yaml", yaml.safe_dump(job.resolved(), sort_keys=False,
+                                                allow_unicode=True))
+    return "new"
+
+
+def load_job_dir(job_dir: str | Path) -> tuple[ResolvedJob, JobStore]:
+    """The job stored in `job_dir` (`<storage_path>/<job_id>`), from its job.yaml and personas."""
+    job_dir = Path(job_dir).expanduser().resolve()
+    job_file = job_dir / "job.yaml"
+    if not job_file.is_file():
+        raise JobFileError("no job.yaml here; point at <storage_path>/<job_id>",
+                           source=str(job_dir))
+    data = yaml.safe_load(job_file.read_text("utf-8"))
+    personas = {p.stem: load_persona(p) for p in sorted((job_dir / "personas").glob("*.yaml"))}
+    job = ResolvedJob.from_resolved(data, personas, storage_path=str(job_dir.parent))
+    return job, JobStore(str(job_dir.parent), job.job_id)
+
+
+def write_outputs(job: ResolvedJob, store: JobStore) -> dict:
+    """summary.json and report.html from whatever the store holds now (partial jobs too)."""
+    metrics = job.spec.metrics
+    config = SummaryConfig(level=metrics.category_level, window=job.spec.window,
+                           n_boot=metrics.bootstrap, block=metrics.block,
+                           confidence=metrics.confidence, seed=job.spec.seed)
+    planned = {run.run_id: run.total_steps for run in plan_runs(job)}
+    steps = store.read_steps()
+    platforms = {n: p.model_dump(mode="json") for n, p in job.profiles.items()} \
+        if job.spec.devices.backend == "sim" else None
+    summary = summarize(steps, job_id=job.job_id, planned=planned, config=config,
+                        platforms=platforms)
+    store.write_text("summary.json", json.dumps(summary, indent=1))
+    store.write_text("report.html", render_report(summary, steps, job))
+    return summary

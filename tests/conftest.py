@@ -1,0 +1,53 @@
+"""Shared fixtures: a local Ray for the whole session, small jobs, the example personas."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+
+import pytest
+import ray
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance for the tests that drive actors in-process."""
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, namespace="bubblescope-tests", include_dashboard=False,
+                 logging_level=logging.WARNING, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def write_job(folder: Path, body: str, name: str = "job.yaml") -> Path:
+    """A job file in `folder` whose persona paths point at the example personas."""
+    text = textwrap.dedent(body).replace("PERSONAS", str(EXAMPLES / "personas"))
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SMALL_JOB = """
+    job_id: small
+    seed: 3
+    storage_path: out
+    personas: [PERSONAS/concentrated.yaml, PERSONAS/dispersed.yaml]
+    platforms: [douyin-like, "null"]
+    experiments:
+      depth: {cultivation_steps: 60, counterfactual_steps: 60}
+      breadth: {steps: 120}
+    window: 20
+    replicates: 1
+    devices: {count: 2, cpus_per_device: 0.5}
+    metrics: {port: null, bootstrap: 100}
+    checkpoint_every: 25
+"""
+
+
+@pytest.fixture
+def small_job(tmp_path: Path) -> Path:
+    return write_job(tmp_path, SMALL_JOB)

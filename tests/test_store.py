@@ -1,0 +1,67 @@
+"""The job store: append-only parts, checkpoints, and what a crash leaves behind."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from bubblescope.contracts import Action, StageLatency, StepRecord
+from bubblescope.errors import StorageError
+from bubblescope.store import JobStore
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def rows(first: int, last: int) -> list[dict]:
+    return [StepRecord(
+        job_id="j", run_id="r", persona="p", platform="x", experiment="breadth", replicate=0,
+        device="d", account="a", phase="breadth", step=i, phase_step=i, device_time=NOW,
+        category="Food/Drinks", decided_watch_s=1.0, reversed=False, action=Action(watch_s=1.0),
+        latency=StageLatency(), recorded_at=NOW).to_row() for i in range(first, last + 1)]
+
+
+def test_commit_appends_parts_and_keeps_the_latest_checkpoint(tmp_path) -> None:
+    store = JobStore(str(tmp_path), "j")
+    assert store.next_step("r") == 0 and store.checkpoint("r") is None
+    store.commit("r", rows(0, 9), {"next_step": 10})
+    store.commit("r", rows(10, 14), {"next_step": 15})
+    assert store.next_step("r") == 15
+    assert store.checkpoint("r") == {"next_step": 15}
+    assert [p.name for p in (tmp_path / "j" / "state" / "r").iterdir()] == ["00000015.json"]
+    table = store.read_steps()
+    assert table.column("step").to_pylist() == list(range(15))
+    assert StepRecord.from_row(table.to_pylist()[3]) == StepRecord.from_row(rows(3, 3)[0])
+
+
+def test_a_crash_between_checkpoint_and_part_resumes_from_the_older_checkpoint(tmp_path) -> None:
+    store = JobStore(str(tmp_path), "j")
+    store.commit("r", rows(0, 9), {"next_step": 10})
+    store.write_text("state/r/00000020.json", '{"next_step": 20}')  # part never landed
+    assert store.next_step("r") == 10
+    assert store.checkpoint("r") == {"next_step": 10}
+
+
+def test_gaps_are_refused_not_papered_over(tmp_path) -> None:
+    store = JobStore(str(tmp_path), "j")
+    store.commit("r", rows(0, 9), {"next_step": 10})
+    store.commit("r", rows(10, 19), {"next_step": 20})
+    (tmp_path / "j" / "steps" / "r" / "part-00000000-00000009.parquet").unlink()
+    with pytest.raises(StorageError, match="do not follow"):
+        store.next_step("r")
+
+
+def test_non_consecutive_rows_are_refused(tmp_path) -> None:
+    store = JobStore(str(tmp_path), "j")
+    with pytest.raises(StorageError, match="not consecutive"):
+        store.commit("r", rows(0, 3) + rows(5, 5), {"next_step": 6})
+
+
+def test_empty_store_reads_an_empty_table(tmp_path) -> None:
+    assert JobStore(str(tmp_path), "j").read_steps().num_rows == 0
+
+
+def test_store_on_a_uri(tmp_path) -> None:
+    store = JobStore(f"file://{tmp_path}", "j")
+    store.commit("r", rows(0, 4), {"next_step": 5})
+    assert JobStore(str(tmp_path), "j").next_step("r") == 5
