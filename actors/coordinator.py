@@ -10,6 +10,7 @@ driver, or by re-running the same command) resumes with no step lost or repeated
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -155,10 +156,8 @@ class Coordinator:
 
     def _discard(self, slot: DeviceSlot) -> None:
         if slot.handle is not None:
-            try:
+            with contextlib.suppress(Exception):  # already dead is fine
                 ray.kill(slot.handle)
-            except Exception:  # noqa: BLE001 - already dead is fine
-                pass
         slot.handle, slot.pid, slot.state = None, None, "restarting"
 
     async def _drive(self, slot: DeviceSlot, run: RunSpec) -> None:

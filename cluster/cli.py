@@ -50,6 +50,19 @@ def _platforms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from bubblescope.personas.schema import Persona
+    from bubblescope.sim.profiles import PlatformProfile
+
+    from .jobspec import JobSpec
+
+    model = {"job": JobSpec, "persona": Persona, "platform": PlatformProfile}[args.kind]
+    print(json.dumps(model.model_json_schema(), indent=1))
+    return 0
+
+
 def _add_audit(sub) -> None:
     audit = sub.add_parser("audit", help="run an audit job on Ray (local unless --address)")
     audit.add_argument("job", help="job file (YAML)")
@@ -82,6 +95,9 @@ def _add_misc(sub) -> None:
     from_sim.set_defaults(func=_persona_from_sim)
     platforms = sub.add_parser("platforms", help="list the named simulated platform profiles")
     platforms.set_defaults(func=_platforms)
+    schema = sub.add_parser("schema", help="JSON Schema of a file format (every key described)")
+    schema.add_argument("kind", choices=["job", "persona", "platform"])
+    schema.set_defaults(func=_schema)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
-
+from bubblescope.config_files import read_mapping, validate
 from bubblescope.personas.loader import load_persona
 from bubblescope.personas.schema import Persona
 from bubblescope.sim.profiles import PlatformProfile, inline_profile, named_profiles
 
 from .errors import JobFileError
-from .jobspec import JobSpec
+from .jobspec import JOB_ID_PATTERN, JobSpec
 
 
 @dataclass(frozen=True)
@@ -69,46 +68,6 @@ class ResolvedJob:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _key(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
-
-
-def _first_error(exc: ValidationError, model: type[BaseModel], data: Any) -> tuple[str, str]:
-    error = exc.errors()[0]
-    key = _key(error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        allowed = _allowed_keys(model, error["loc"][:-1])
-        return key, f"unknown key; allowed here: {', '.join(allowed)}"
-    if error["type"] == "missing":
-        return key, "required key is missing"
-    return key, error["msg"]
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        candidates = [a for a in getattr(annotation, "__args__", (annotation,))
-                      if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not candidates:
-            return []
-        model = candidates[0]
-    return sorted(model.model_fields)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise JobFileError(f"cannot read job file ({exc.strerror}); check the path",
-                           source=str(path)) from exc
-    except yaml.YAMLError as exc:
-        raise JobFileError(f"not valid YAML: {str(exc).splitlines()[0]}", source=str(path)) from exc
-    if not isinstance(data, dict):
-        raise JobFileError("a job file holds one mapping of keys", source=str(path))
-    return data
-
-
 def _personas(spec: JobSpec, base: Path, source: str) -> dict[str, Persona]:
     personas: dict[str, Persona] = {}
     for index, entry in enumerate(spec.personas):
@@ -153,25 +112,21 @@ def load_job(path: str | Path, *, job_id: str | None = None,
     """Validate the job file and everything it names; raise JobFileError on the first problem."""
     path = Path(path)
     source = str(path)
-    data = _read_yaml(path)
-    try:
-        spec = JobSpec.model_validate(data)
-    except ValidationError as exc:
-        key, message = _first_error(exc, JobSpec, data)
-        raise JobFileError(message, source=source, key=key) from exc
+    data = read_mapping(path, JobFileError, "job file")
+    spec = validate(JobSpec, data, JobFileError, source)
     resolved_id = job_id if job_id is not None else (spec.job_id or path.stem)
-    try:
-        JobSpec.model_validate({**data, "job_id": resolved_id})
-    except ValidationError as exc:
-        raise JobFileError("job id may hold letters, digits, '.', '_' and '-' only",
-                           source=source, key="job_id") from exc
+    if not re.match(JOB_ID_PATTERN, resolved_id):
+        raise JobFileError(f"job id {resolved_id!r} may hold letters, digits, '.', '_' and '-' "
+                           "only", source=source, key="job_id")
     base = path.resolve().parent
+    # --out is relative to where the user stands; storage_path to the job file
+    storage = _storage_path(storage_path, Path.cwd()) if storage_path \
+        else _storage_path(spec.storage_path, base)
     return ResolvedJob(
         spec=spec,
         job_id=resolved_id,
         source=str(path.resolve()),
-        storage_path=storage_path if storage_path and "://" in storage_path
-        else _storage_path(storage_path or spec.storage_path, Path.cwd() if storage_path else base),
+        storage_path=storage,
         personas=_personas(spec, base, source),
         profiles=_profiles(spec, source),
     )

@@ -3,9 +3,12 @@ progress, and the outputs at the end, also after Ctrl-C or a crash of the coordi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -153,6 +156,23 @@ def _drive(driver: _Driver, progress: Progress, restarts: int) -> None:
         progress.update(driver.latest)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (`ray job stop`, a scheduler, kill) stops the job as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_audit(job: ResolvedJob, options: AuditOptions = AuditOptions()) -> int:
     """Run (or resume) `job`; returns the process exit code."""
     store = JobStore(job.storage_path, job.job_id)
@@ -167,15 +187,14 @@ def run_audit(job: ResolvedJob, options: AuditOptions = AuditOptions()) -> int:
     code = 0
     began = time.monotonic()
     try:
-        _drive(driver, progress, options.coordinator_restarts)
+        with _terminate_as_interrupt():
+            _drive(driver, progress, options.coordinator_restarts)
         code = 0 if (driver.latest or {}).get("state") == "done" else 1
     except KeyboardInterrupt:
         progress.close()
         _say("interrupted: committing the chunks in flight (Ctrl-C again to abandon them)")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C abandons the wait
             driver.stop()
-        except KeyboardInterrupt:
-            pass
         code = 130
     finally:
         progress.close()

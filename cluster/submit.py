@@ -1,4 +1,4 @@
-"""Submitting audits to a Ray cluster through the Ray Jobs API, and managing them.
+"""`bubblescope submit` and its management commands (status, logs, stop, jobs).
 
 `bubblescope submit JOB.yaml --address http://HEAD:8265` validates the job file here, ships it
 and its persona files to the cluster in a runtime_env `working_dir`, and runs
@@ -12,206 +12,42 @@ on a multi-node cluster it must be a filesystem every node mounts at the same pa
 Software: the cluster must have bubblescope installed (its `bubblescope` on PATH); `--pip`
 instead asks Ray to install this client's version in a per-job virtualenv.
 
-Authentication (Ray >= 2.52 token auth): the dashboard wants `Authorization: Bearer <token>`
-from clients when the cluster runs with RAY_AUTH_MODE=token, which Ray 2.59+ turns on by default
-for local clusters whenever ~/.ray/auth_token exists (`ray.init()` writes it). The Jobs SDK only
-sends a token when RAY_AUTH_MODE=token is set in the client's environment, so we resolve it
-ourselves, in Ray's order: RAY_AUTH_TOKEN, the file named by RAY_AUTH_TOKEN_PATH, then
-~/.ray/auth_token. The default file is sent only to a head on this machine (a head elsewhere has
-its own token); for a remote cluster set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, or
-RAY_AUTH_MODE=token with the cluster's token copied to ~/.ray/auth_token); get the token on the
-head with `ray get-auth-token`. RAY_AUTH_MODE=disabled sends none.
-
-Address: the dashboard URL. As everywhere in Ray, RAY_API_SERVER_ADDRESS or RAY_ADDRESS, when
-set, override it; we say so.
+Addresses and tokens: see jobs_api.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
-import ipaddress
 import os
-import re
 import secrets
 import shlex
 import shutil
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
-from bubblescope.errors import BubblescopeError, ConfigError
+from bubblescope.errors import ConfigError
 
 from .job import ResolvedJob, load_job
+from .jobs_api import (
+    SubmissionNotFoundError,
+    cluster_errors,
+    connect,
+    is_local,
+    resolve_address,
+    say,
+)
 
-REQUEST_TIMEOUT_S = 30.0  # every HTTP request to the dashboard
 POLL_S = 1.0
 DEFAULT_WAIT_S = 3600.0
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
-ADDRESS_ENV = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")  # Ray's precedence
-FIX_ADDRESS = ("check that the head is up and that --address is its dashboard URL, "
-               "e.g. http://HEAD:8265 (`ray start --head --dashboard-host=0.0.0.0`)")
-
-
-class ClusterUnreachableError(ConfigError):
-    code = "cluster-unreachable"
-
-
-class ClusterAuthError(ConfigError):
-    code = "cluster-auth"
-
-
-class SubmissionNotFoundError(ConfigError):
-    code = "submission-not-found"
-
-
-class ClusterRequestError(BubblescopeError):
-    """The dashboard answered, but refused or failed the request."""
-
-    code = "cluster-request"
-
-
-# --- address and token ---------------------------------------------------------------------
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def resolve_address(flag: str | None, env: Mapping[str, str]) -> str:
-    """The dashboard address the Jobs SDK will really use (Ray lets the environment win)."""
-    for name in ADDRESS_ENV:
-        if env.get(name):
-            if flag and flag != env[name]:
-                _say(f"warning: {name}={env[name]} overrides --address {flag}; unset it to "
-                     "use --address")
-            return env[name]
-    if not flag:
-        raise ConfigError("name the cluster with --address http://HEAD:8265 (its dashboard URL)")
-    if "://" not in flag:
-        return f"http://{flag.rstrip('/')}"
-    if urlsplit(flag).scheme not in ("http", "https"):
-        raise ConfigError(f"--address {flag}: give the dashboard URL, e.g. http://HEAD:8265")
-    return flag.rstrip("/")
-
-
-def _is_local(address: str) -> bool:
-    host = urlsplit(address if "://" in address else f"http://{address}").hostname or ""
-    if host in ("localhost", socket.gethostname(), socket.getfqdn()):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _token(env: Mapping[str, str], home: Path, local: bool) -> str | None:
-    if env.get("RAY_AUTH_TOKEN"):
-        return env["RAY_AUTH_TOKEN"].strip()
-    path = env.get("RAY_AUTH_TOKEN_PATH")
-    if path:
-        try:
-            return Path(path).expanduser().read_text("utf-8").strip() or None
-        except OSError as exc:
-            raise ConfigError(f"cannot read the Ray token file RAY_AUTH_TOKEN_PATH={path} "
-                              f"({exc.strerror}); fix or unset it") from exc
-    default = home / ".ray" / "auth_token"
-    if (local or env.get("RAY_AUTH_MODE", "").lower() == "token") and default.is_file():
-        return default.read_text("utf-8").strip() or None
-    return None
-
-
-def auth_headers(address: str, env: Mapping[str, str], home: Path) -> dict[str, str]:
-    """The Authorization header for the dashboard, when a token is configured (see above)."""
-    if env.get("RAY_AUTH_MODE", "").lower() == "disabled":
-        return {}
-    token = _token(env, home, _is_local(address))
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-# --- talking to the dashboard --------------------------------------------------------------
-
-@functools.cache
-def _client_class() -> type:
-    """JobSubmissionClient with a timeout on every request: the SDK sets none, so a silent
-    head would hang us forever. Built lazily: importing Ray slows down every CLI call."""
-    from ray.job_submission import JobSubmissionClient
-
-    class _Client(JobSubmissionClient):
-        def _do_request(self, method: str, endpoint: str, **kwargs: Any):
-            kwargs.setdefault("timeout", REQUEST_TIMEOUT_S)
-            return super()._do_request(method, endpoint, **kwargs)
-
-    return _Client
-
-
-@contextmanager
-def cluster_errors(address: str) -> Iterator[None]:
-    """Turn the SDK's exceptions into one-line errors that name the address and the fix."""
-    import aiohttp
-    from ray.exceptions import AuthenticationError
-
-    try:
-        yield
-    except AuthenticationError as exc:
-        raise _auth_error(address, str(exc).splitlines()[0]) from exc
-    except aiohttp.WSServerHandshakeError as exc:
-        raise _http_error(address, exc.status, exc.message) from exc
-    except (OSError, asyncio.TimeoutError) as exc:
-        raise ClusterUnreachableError(f"cannot reach the Ray dashboard at {address} "
-                                      f"({_reason(exc)}); {FIX_ADDRESS}") from exc
-    except RuntimeError as exc:
-        found = re.search(r"status code (\d+): (.*)", str(exc), re.S)
-        if not found:
-            raise ClusterRequestError(f"{address}: {str(exc).splitlines()[0]}") from exc
-        raise _http_error(address, int(found[1]), found[2]) from exc
-
-
-def _reason(exc: BaseException) -> str:
-    """The socket's own words ("Connection refused"), not the SDK's wrapper around them."""
-    for error in (exc, exc.__context__, exc.__cause__):
-        found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error or ""))
-        if found:
-            return found[1].strip()
-    if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
-        return f"no answer within {REQUEST_TIMEOUT_S:g} s"
-    return type(exc).__name__
-
-
-def _auth_error(address: str, detail: str) -> ClusterAuthError:
-    return ClusterAuthError(
-        f"the Ray cluster at {address} refused our token ({detail}); set RAY_AUTH_TOKEN (or "
-        "RAY_AUTH_TOKEN_PATH) to the cluster's token, from `ray get-auth-token` on the head")
-
-
-def _http_error(address: str, status: int, text: str) -> BubblescopeError:
-    text = " ".join(text.split()).rstrip(".")[:200]
-    if status in (401, 403):
-        return _auth_error(address, text)
-    if status == 404:
-        return SubmissionNotFoundError(f"{address}: {text}; list submissions with "
-                                       f"`bubblescope jobs --address {address}`")
-    if 400 <= status < 500:
-        return ConfigError(f"{address} refused the request ({status}): {text}")
-    return ClusterRequestError(f"{address} failed the request ({status}): {text}")
-
-
-def connect(address: str, env: Mapping[str, str] | None = None, home: Path | None = None):
-    """A Jobs API client for `address`, authenticated and checked to answer."""
-    env = os.environ if env is None else env
-    headers = auth_headers(address, env, Path.home() if home is None else home)
-    with cluster_errors(address):
-        return _client_class()(address, headers=headers)
 
 
 # --- what runs on the cluster --------------------------------------------------------------
@@ -224,7 +60,7 @@ def build_working_dir(job: ResolvedJob, folder: Path) -> str:
     (folder / "personas").mkdir()
     copied = []
     for index, entry in enumerate(data["personas"]):
-        original = (source.parent / Path(entry).expanduser()).resolve()
+        original = (source.parent / entry).resolve()  # as load_job resolves it
         target = Path("personas") / f"{index}-{original.name}"
         shutil.copyfile(original, folder / target)
         copied.append(target.as_posix())
@@ -278,7 +114,7 @@ def follow(client, address: str, submission_id: str, deadline: float) -> bool:
         except RuntimeError as exc:
             if "status code" in str(exc):
                 raise
-            _say(f"warning: the log stream broke ({str(exc).splitlines()[0]}); polling status")
+            say(f"warning: the log stream broke ({str(exc).splitlines()[0]}); polling status")
             return False
 
 
@@ -306,26 +142,39 @@ def _wait(client, address: str, submission_id: str, timeout: float) -> int:
         follow(client, address, submission_id, deadline)
         status = await_terminal(client, address, submission_id, deadline)
     except KeyboardInterrupt:
-        _say(f"detached; {submission_id} keeps running on the cluster\n"
-             f"{_hints(address, submission_id)}")
+        say(f"detached; {submission_id} keeps running on the cluster\n"
+            f"{_hints(address, submission_id)}")
         return 130
     if status is None:
-        _say(f"{submission_id} is still running after {timeout:g} s; it keeps running\n"
-             f"{_hints(address, submission_id)}")
+        say(f"{submission_id} is still running after {timeout:g} s; it keeps running\n"
+            f"{_hints(address, submission_id)}")
         return 1
     with cluster_errors(address):
         message = client.get_job_info(submission_id).message or ""
-    _say(f"{submission_id}: {status} {message}".rstrip())
+    say(f"{submission_id}: {status} {message}".rstrip())
     return 0 if status == "SUCCEEDED" else 1
 
 
 # --- the commands --------------------------------------------------------------------------
+
+def _taken(client, address: str, submission_id: str) -> bool:
+    """Ray answers a duplicate id with a server traceback; we ask first."""
+    try:
+        with cluster_errors(address):
+            client.get_job_info(submission_id)
+    except SubmissionNotFoundError:
+        return False
+    return True
+
 
 def _submit(args: argparse.Namespace) -> int:
     job = load_job(args.job, job_id=args.job_id, storage_path=args.out)
     address = resolve_address(args.address, os.environ)
     client = connect(address)
     submission_id = args.submission_id or f"bubblescope-{job.job_id}-{secrets.token_hex(4)}"
+    if args.submission_id and _taken(client, address, submission_id):
+        raise ConfigError(f"submission id {submission_id} is taken on {address}; pick another "
+                          "--submission-id (results resume by --job-id, not by submission)")
     results = f"{job.storage_path.rstrip('/')}/{job.job_id}"
     with tempfile.TemporaryDirectory(prefix="bubblescope-submit-") as folder:
         job_file = build_working_dir(job, Path(folder))
@@ -336,9 +185,9 @@ def _submit(args: argparse.Namespace) -> int:
                                         "bubblescope_results": results})
     print(f"submitted {submission_id}\nresults: {results}\n{_hints(address, submission_id)}",
           flush=True)
-    if "://" not in job.storage_path and not _is_local(address):
-        _say("note: results are written on the cluster at this path; on several nodes it must "
-             "be a shared filesystem (or use an s3:// / gs:// --out)")
+    if "://" not in job.storage_path and not is_local(address):
+        say("note: results are written on the cluster at this path; on several nodes it must "
+            "be a shared filesystem (or use an s3:// / gs:// --out)")
     return _wait(client, address, submission_id, args.timeout) if args.wait else 0
 
 
@@ -367,7 +216,7 @@ def _logs(args: argparse.Namespace) -> int:
         client.get_job_status(args.submission_id)  # a clear error for an unknown id
     if follow(client, address, args.submission_id, time.monotonic() + args.timeout):
         return 0
-    _say(f"stopped following after {args.timeout:g} s; the job may still be running")
+    say(f"stopped following after {args.timeout:g} s; the job may still be running")
     return 1
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
+
+from bubblescope.config_files import read_mapping, validate
 
 from .errors import PersonaFileError
 from .schema import Persona
@@ -13,22 +14,8 @@ from .schema import Persona
 
 def load_persona(path: str | Path) -> Persona:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise PersonaFileError(f"cannot read persona file ({exc.strerror}); check the path",
-                               source=str(path)) from exc
-    except yaml.YAMLError as exc:
-        raise PersonaFileError(f"not valid YAML/JSON: {str(exc).splitlines()[0]}",
-                               source=str(path)) from exc
-    if not isinstance(data, dict):
-        raise PersonaFileError("a persona file holds one mapping", source=str(path))
-    try:
-        return Persona.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        raise PersonaFileError(f"{error['msg']}", source=str(path), key=key) from exc
+    data = read_mapping(path, PersonaFileError, "persona file")
+    return validate(Persona, data, PersonaFileError, str(path))
 
 
 class _FlowListDumper(yaml.SafeDumper):

@@ -8,7 +8,6 @@ milliseconds and every process that builds it with the same seed sees the same w
 from __future__ import annotations
 
 import random
-
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources

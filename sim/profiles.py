@@ -7,8 +7,9 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from bubblescope.config_files import validate
 from bubblescope.errors import ConfigError
 
 
@@ -70,12 +71,8 @@ def _resolve(name: str, entry: dict[str, Any], known: dict[str, dict[str, Any]],
                 source=source, key=f"platforms.{name}.base",
             )
         entry = {**{k: v for k, v in known[base].items() if k != "base"}, **entry}
-    try:
-        return PlatformProfile(name=name, **entry)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
-        raise ConfigError(error["msg"], source=source, key=f"platforms.{name}.{key}") from exc
+    return validate(PlatformProfile, {"name": name, **entry}, ConfigError, source,
+                    prefix=f"platforms.{name}.")
 
 
 @cache

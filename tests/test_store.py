@@ -8,7 +8,7 @@ import pytest
 
 from bubblescope.contracts import Action, StageLatency, StepRecord
 from bubblescope.errors import StorageError
-from bubblescope.store import JobStore
+from bubblescope.store import STEP_SCHEMA, JobStore
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -65,3 +65,7 @@ def test_store_on_a_uri(tmp_path) -> None:
     store = JobStore(f"file://{tmp_path}", "j")
     store.commit("r", rows(0, 4), {"next_step": 5})
     assert JobStore(str(tmp_path), "j").next_step("r") == 5
+
+
+def test_step_schema_is_the_flattened_step_record() -> None:
+    assert list(rows(0, 0)[0]) == STEP_SCHEMA.names
