@@ -107,8 +107,8 @@ class Coordinator:
         for run in self.runs:
             self.live.add_run(run.run_id, run)
             if self.store.next_step(run.run_id) > 0:
-                rows = self.store.read_steps([run.run_id]).select(["category", "phase"]).to_pylist()
-                self.live.record(run.run_id, rows, count_steps=False)
+                self.live.record(run.run_id, self.store.read_steps([run.run_id]),
+                                 count_steps=False)
             live = self.live.runs[run.run_id]
             if live.steps_done >= run.total_steps:
                 live.state = "done"
@@ -177,8 +177,9 @@ class Coordinator:
             chunk = await self._call(slot.handle.advance.remote(self.spec.checkpoint_every),
                                      self.chunk_timeout_s)
             overhead = time.perf_counter() - began - chunk.busy_s
-            self.store.commit(run.run_id, chunk.rows, chunk.checkpoint)
-            self.live.record(run.run_id, chunk.rows, overhead_s=overhead)
-            slot.steps += len(chunk.rows)
+            # off the event loop, so other devices' chunks are taken in meanwhile
+            await asyncio.to_thread(self.store.commit, run.run_id, chunk.steps, chunk.checkpoint)
+            self.live.record(run.run_id, chunk.steps, overhead_s=overhead)
+            slot.steps += chunk.steps.num_rows
             next_step = chunk.checkpoint["next_step"]
         slot.state = "idle"

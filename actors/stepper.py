@@ -12,11 +12,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import pyarrow as pa
+
 from bubblescope.contracts import Action, StageLatency, StepRecord
 from bubblescope.metrics.reversal import QuantileReversal
 from bubblescope.personas.schema import Persona
 from bubblescope.serve.classifier import Classifier
 from bubblescope.serve.policy import HistoryItem, Policy
+from bubblescope.store import STEP_SCHEMA
 
 from .device import Device
 from .plan import RunSpec
@@ -26,7 +29,7 @@ HISTORY = 8  # videos of context a policy sees
 
 @dataclass
 class Chunk:
-    rows: list[dict]
+    steps: pa.Table  # StepRecord rows (STEP_SCHEMA): columnar, cheap to ship between actors
     checkpoint: dict
     busy_s: float  # wall time inside advance()
     stage_s: dict[str, float] = field(default_factory=dict)
@@ -100,9 +103,10 @@ class RunStepper:
         end = min(self.run.total_steps, self.next_step + max_steps)
         while self.next_step < end:
             rows.append(self.step())
+        steps = pa.Table.from_pylist(rows, schema=STEP_SCHEMA)
         stage_s = {stage: sum(r[f"latency_{stage}_s"] for r in rows)
                    for stage in ("observe", "decide", "act", "record")}
-        return Chunk(rows=rows, checkpoint=self.checkpoint(),
+        return Chunk(steps=steps, checkpoint=self.checkpoint(),
                      busy_s=time.perf_counter() - began, stage_s=stage_s)
 
     @property

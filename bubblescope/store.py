@@ -15,6 +15,7 @@ a job resumes without losing or repeating a step. Local folders and any pyarrow 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -117,25 +118,22 @@ class JobStore:
     def run_ids(self) -> list[str]:
         return sorted(i.base_name for i in self._list("steps") if i.type == pafs.FileType.Directory)
 
-    def commit(self, run_id: str, rows: list[dict], checkpoint: dict) -> None:
-        """Append `rows` (consecutive steps from next_step) and the checkpoint after them."""
-        if not rows:
+    def commit(self, run_id: str, steps: pa.Table, checkpoint: dict) -> None:
+        """Append `steps` (consecutive, from next_step on) and the checkpoint after them."""
+        if steps.num_rows == 0:
             return
-        first, last = rows[0]["step"], rows[-1]["step"]
-        if last - first + 1 != len(rows):
-            raise StorageError(f"run {run_id}: rows {first}-{last} are not consecutive")
+        numbers = steps.column("step").to_pylist()
+        first, last = numbers[0], numbers[-1]
+        if numbers != list(range(first, last + 1)):
+            raise StorageError(f"run {run_id}: steps {first}-{last} are not consecutive")
         self.write_text(f"state/{run_id}/{last + 1:08d}.json", json.dumps(checkpoint))
         sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pylist(rows, schema=STEP_SCHEMA), sink)
+        pq.write_table(steps.cast(STEP_SCHEMA), sink)
         self.write_bytes(f"steps/{run_id}/part-{first:08d}-{last:08d}.parquet",
                          sink.getvalue().to_pybytes())
-        self._prune_checkpoints(run_id, keep=last + 1)
-
-    def _prune_checkpoints(self, run_id: str, keep: int) -> None:
-        for info in self._list(f"state/{run_id}"):
-            stem = info.base_name.split(".")[0]
-            if stem.isdigit() and int(stem) < keep:
-                self.fs.delete_file(info.path)
+        if first > 0:  # the checkpoint these steps started from is superseded
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(self.path("state", run_id, f"{first:08d}.json"))
 
     def checkpoint(self, run_id: str) -> dict | None:
         """The checkpoint matching the last committed step, None if the run has not started."""

@@ -48,7 +48,7 @@ def load_job_dir(job_dir: str | Path) -> tuple[ResolvedJob, JobStore]:
     data = yaml.safe_load(job_file.read_text("utf-8"))
     personas = {p.stem: load_persona(p) for p in sorted((job_dir / "personas").glob("*.yaml"))}
     job = ResolvedJob.from_resolved(data, personas, storage_path=str(job_dir.parent))
-    return job, JobStore(str(job_dir.parent), job.job_id)
+    return job, JobStore(str(job_dir.parent), job_dir.name)  # the folder, even if renamed
 
 
 def write_outputs(job: ResolvedJob, store: JobStore) -> dict:

@@ -43,6 +43,19 @@ def _persona_names(summary: dict, job: ResolvedJob) -> list[str]:
     return _ordered(list(job.personas), present)
 
 
+def _sorted_cells(entries: list[dict], summary: dict, job: ResolvedJob) -> list[dict]:
+    """Aggregate entries in the job's platform order, then its persona order."""
+    platforms = _platform_names(summary, job)
+    personas = _persona_names(summary, job)
+
+    def key(entry: dict) -> tuple[int, int]:
+        platform, persona = entry.get("platform"), entry.get("persona")
+        return (platforms.index(platform) if platform in platforms else len(platforms),
+                personas.index(persona) if persona in personas else len(personas))
+
+    return sorted(entries, key=key)
+
+
 # -- 1. header -----------------------------------------------------------------------------
 
 def _status(summary: dict) -> str:
@@ -90,11 +103,14 @@ def _platforms(summary: dict, job: ResolvedJob) -> str:
     if not profiles:
         names = ", ".join(esc(n) for n in _platform_names(summary, job))
         return f"<p>{names}</p>" + empty("No simulated profile parameters for these platforms.")
-    keys = [k for k in next(iter(profiles.values())) if k not in ("name", "description")]
-    rows = [[esc(name), esc(p.get("description", ""))] + [_param(p.get(k)) for k in keys]
-            for name, p in profiles.items()]
-    return table(["platform", "description", *[k.replace("_", " ") for k in keys]], rows,
-                 numeric=tuple(range(2, 2 + len(keys))), attrs=" id='platform-profiles'")
+    names = list(profiles)
+    keys = [k for k in profiles[names[0]] if k not in ("name", "description")]
+    rows = [["description", *[esc(profiles[n].get("description", "")) for n in names]]]
+    rows += [[esc(k.replace("_", " ")), *[_param(profiles[n].get(k)) for n in names]]
+             for k in keys]
+    profile_table = table(["parameter", *names], rows, attrs=" id='platform-profiles'")
+    note = "<p class='muted'>Simulated recommender profiles (named ones in sim/data/profiles.yaml).</p>"
+    return f"{note}<div class='scroll'>{profile_table}</div>"
 
 
 def _persona(persona_id: str, job: ResolvedJob) -> str:
@@ -135,10 +151,17 @@ def _diversity(summary: dict, steps: pa.Table, job: ResolvedJob) -> str:
     note = (f"<p class='muted'>Breadth runs (fresh accounts). Distinct {esc(level)} categories "
             f"in each sliding window of {esc(window)} videos; line: mean over replicates, "
             f"band: min to max.</p>")
+    order = _platform_names(summary, job)
     plots = [guarded(f"the diversity plot of {persona}",
-                     lambda p=persona: diversity_figure(p, series[p], window, palette))
+                     lambda p=persona: diversity_figure(p, _in_order(series[p], order), window,
+                                                        palette))
              for persona in _ordered(list(job.personas), set(series))]
     return note + "".join(plots)
+
+
+def _in_order(by_platform: dict, order: list[str]) -> dict:
+    """The platforms of one persona's series in the job's order (the legend follows it)."""
+    return {name: by_platform[name] for name in _ordered(order, set(by_platform))}
 
 
 def _bep(summary: dict, job: ResolvedJob) -> str:
@@ -152,7 +175,7 @@ def _bep(summary: dict, job: ResolvedJob) -> str:
         figure = empty("This job has no depth experiment, so there is no BEP.")
     else:
         figure = empty("No depth run has videos of both phases yet, so there is no BEP.")
-    entries = summary["aggregates"]["by_platform"]
+    entries = _sorted_cells(summary["aggregates"]["by_platform"], summary, job)
     return figure + ("<h3>Per platform</h3>" + platform_table(entries) if entries else "")
 
 
@@ -164,7 +187,7 @@ def _missing_runs(summary: dict, job: ResolvedJob) -> list[str]:
 
 def render_report(summary: dict, steps: pa.Table, job: ResolvedJob) -> str:
     """The whole page; sections follow SECTIONS and each fails (and says so) on its own."""
-    aggregates = summary["aggregates"]
+    cells = _sorted_cells(summary["aggregates"]["by_platform_persona"], summary, job)
     builders = {
         "overview": lambda: _overview(summary, job),
         "platforms": lambda: _platforms(summary, job),
@@ -172,8 +195,8 @@ def render_report(summary: dict, steps: pa.Table, job: ResolvedJob) -> str:
         "ground-truth": lambda: _ground_truth(summary),
         "diversity": lambda: _diversity(summary, steps, job),
         "bep": lambda: _bep(summary, job),
-        "diversity-change": lambda: diversity_change_table(aggregates["by_platform_persona"]),
-        "top10": lambda: top10_section(aggregates["by_platform_persona"]),
+        "diversity-change": lambda: diversity_change_table(cells),
+        "top10": lambda: top10_section(cells),
         "runs": lambda: runs_table(summary["runs"], _missing_runs(summary, job)),
     }
     title = f"bubblescope audit {summary['job_id']}"

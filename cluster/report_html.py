@@ -36,6 +36,9 @@ th{background:#f3f5f8;font-weight:600}td.num,th.num{text-align:right;
 img.plot{max-width:100%;height:auto;display:block;margin:6px 0}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:6px 0}
 dl.kv dt{color:#66707d}dl.kv dd{margin:0}
+#platform-profiles td:first-child{color:#66707d}#platform-profiles td{max-width:220px}
+.scroll{overflow-x:auto}
+#runs-table td:first-child{white-space:nowrap;font-family:ui-monospace,monospace;font-size:12px}
 """
 
 

@@ -102,6 +102,8 @@ def runs_table(runs: list[dict], missing: list[str]) -> str:
     rows = [_run_row(r) for r in runs]
     rows += [(esc(run_id), "<span class='badge fail'>not started</span>", "0", "\u2013",
               "\u2013", "\u2013", "\u2013", "\u2013") for run_id in missing]
-    return table(["run", "status", "steps", "BEP [CI]", "diversity change [CI]", "like rate",
-                  "mean watch (s)", "format failures"], rows, numeric=(2, 3, 4, 5, 6, 7),
-                 attrs=" id='runs-table'")
+    note = ("<p class='muted'>Diversity change of a breadth run is over its fresh feed; of a "
+            "depth run, over its cultivation phase.</p>")
+    return note + table(["run", "status", "steps", "BEP [CI]", "diversity change [CI]",
+                         "like rate", "mean watch (s)", "format failures"], rows,
+                        numeric=(2, 3, 4, 5, 6, 7), attrs=" id='runs-table'")

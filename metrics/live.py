@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
 from .bep import js_divergence
 
@@ -113,20 +114,22 @@ class LiveMetrics:
             return category
         return category.split("/", 1)[0]
 
-    def record(self, run_id: str, rows: Sequence[dict], overhead_s: float = 0.0,
+    def record(self, run_id: str, steps: pa.Table, overhead_s: float = 0.0,
                count_steps: bool = True) -> None:
-        """Account for committed rows; `overhead_s` is the chunk's time outside the steps."""
+        """Account for committed steps (StepRecord columns); `overhead_s` is the chunk's time
+        outside the steps. Steps replayed from the store on resume pass count_steps=False."""
         live = self.runs[run_id]
-        live.add([self._level(r["category"]) for r in rows], [r["phase"] for r in rows])
-        if not count_steps:  # replayed from the store on resume: already counted before
+        phases = steps.column("phase").to_pylist()
+        live.add([self._level(c) for c in steps.column("category").to_pylist()], phases)
+        if not count_steps or steps.num_rows == 0:
             return
-        for r in rows:
-            self.steps[(live.persona, live.platform, live.experiment, r["phase"])] += 1
-            self.format_failures += not r["action_format_ok"]
+        for phase, count in Counter(phases).items():
+            self.steps[(live.persona, live.platform, live.experiment, phase)] += count
+        self.format_failures += steps.num_rows - sum(steps.column("action_format_ok").to_pylist())
         for stage in STAGES[:-1]:
-            self.latency[stage].observe_many([r[f"latency_{stage}_s"] for r in rows])
-        if rows:
-            self.latency["overhead"].observe_many([max(overhead_s, 0.0) / len(rows)] * len(rows))
+            self.latency[stage].observe_many(steps.column(f"latency_{stage}_s").to_numpy())
+        n = steps.num_rows
+        self.latency["overhead"].observe_many(np.full(n, max(overhead_s, 0.0) / n))
 
     def snapshot(self) -> dict:
         return {

@@ -50,7 +50,7 @@ def test_plan_expands_persona_platform_replicate_experiment(job) -> None:
 def test_records_are_valid_and_phases_reverse(job) -> None:
     run = run_of(job, "concentrated--douyin-like--depth")
     chunk = fresh_actor(job, run).advance(1000)
-    records = [StepRecord.from_row(r) for r in chunk.rows]
+    records = [StepRecord.from_row(r) for r in chunk.steps.to_pylist()]
     assert [r.step for r in records] == list(range(120))
     assert {r.phase for r in records[:60]} == {"cultivation"}
     assert {r.phase for r in records[60:]} == {"counterfactual"}
@@ -64,17 +64,17 @@ def test_records_are_valid_and_phases_reverse(job) -> None:
 
 def test_same_seed_same_run(job) -> None:
     run = run_of(job, "dispersed--null--breadth")
-    assert stable(fresh_actor(job, run).advance(50).rows) == \
-        stable(fresh_actor(job, run).advance(50).rows)
+    assert stable(fresh_actor(job, run).advance(50).steps.to_pylist()) == \
+        stable(fresh_actor(job, run).advance(50).steps.to_pylist())
 
 
 def test_resuming_from_a_checkpoint_reproduces_the_rest_exactly(job) -> None:
     run = run_of(job, "concentrated--douyin-like--depth")
-    whole = fresh_actor(job, run).advance(1000).rows
+    whole = fresh_actor(job, run).advance(1000).steps.to_pylist()
     first = fresh_actor(job, run).advance(45)
     checkpoint = json.loads(json.dumps(first.checkpoint))  # as stored
-    rest = fresh_actor(job, run, checkpoint).advance(1000).rows
-    assert stable(first.rows + rest) == stable(whole)
+    rest = fresh_actor(job, run, checkpoint).advance(1000).steps.to_pylist()
+    assert stable(first.steps.to_pylist() + rest) == stable(whole)
 
 
 def test_random_policy_is_persona_blind(job, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pyarrow as pa
 import pytest
 
 from bubblescope.contracts import Action, StageLatency, StepRecord
@@ -11,6 +12,10 @@ from bubblescope.errors import StorageError
 from bubblescope.store import STEP_SCHEMA, JobStore
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def part(first: int, last: int) -> pa.Table:
+    return pa.Table.from_pylist(rows(first, last), schema=STEP_SCHEMA)
 
 
 def rows(first: int, last: int) -> list[dict]:
@@ -24,8 +29,8 @@ def rows(first: int, last: int) -> list[dict]:
 def test_commit_appends_parts_and_keeps_the_latest_checkpoint(tmp_path) -> None:
     store = JobStore(str(tmp_path), "j")
     assert store.next_step("r") == 0 and store.checkpoint("r") is None
-    store.commit("r", rows(0, 9), {"next_step": 10})
-    store.commit("r", rows(10, 14), {"next_step": 15})
+    store.commit("r", part(0, 9), {"next_step": 10})
+    store.commit("r", part(10, 14), {"next_step": 15})
     assert store.next_step("r") == 15
     assert store.checkpoint("r") == {"next_step": 15}
     assert [p.name for p in (tmp_path / "j" / "state" / "r").iterdir()] == ["00000015.json"]
@@ -36,7 +41,7 @@ def test_commit_appends_parts_and_keeps_the_latest_checkpoint(tmp_path) -> None:
 
 def test_a_crash_between_checkpoint_and_part_resumes_from_the_older_checkpoint(tmp_path) -> None:
     store = JobStore(str(tmp_path), "j")
-    store.commit("r", rows(0, 9), {"next_step": 10})
+    store.commit("r", part(0, 9), {"next_step": 10})
     store.write_text("state/r/00000020.json", '{"next_step": 20}')  # part never landed
     assert store.next_step("r") == 10
     assert store.checkpoint("r") == {"next_step": 10}
@@ -44,8 +49,8 @@ def test_a_crash_between_checkpoint_and_part_resumes_from_the_older_checkpoint(t
 
 def test_gaps_are_refused_not_papered_over(tmp_path) -> None:
     store = JobStore(str(tmp_path), "j")
-    store.commit("r", rows(0, 9), {"next_step": 10})
-    store.commit("r", rows(10, 19), {"next_step": 20})
+    store.commit("r", part(0, 9), {"next_step": 10})
+    store.commit("r", part(10, 19), {"next_step": 20})
     (tmp_path / "j" / "steps" / "r" / "part-00000000-00000009.parquet").unlink()
     with pytest.raises(StorageError, match="do not follow"):
         store.next_step("r")
@@ -54,7 +59,8 @@ def test_gaps_are_refused_not_papered_over(tmp_path) -> None:
 def test_non_consecutive_rows_are_refused(tmp_path) -> None:
     store = JobStore(str(tmp_path), "j")
     with pytest.raises(StorageError, match="not consecutive"):
-        store.commit("r", rows(0, 3) + rows(5, 5), {"next_step": 6})
+        gappy = pa.Table.from_pylist(rows(0, 3) + rows(5, 5), schema=STEP_SCHEMA)
+        store.commit("r", gappy, {"next_step": 6})
 
 
 def test_empty_store_reads_an_empty_table(tmp_path) -> None:
@@ -63,7 +69,7 @@ def test_empty_store_reads_an_empty_table(tmp_path) -> None:
 
 def test_store_on_a_uri(tmp_path) -> None:
     store = JobStore(f"file://{tmp_path}", "j")
-    store.commit("r", rows(0, 4), {"next_step": 5})
+    store.commit("r", part(0, 4), {"next_step": 5})
     assert JobStore(str(tmp_path), "j").next_step("r") == 5
 
 
