@@ -174,8 +174,10 @@ class Coordinator:
         next_step = checkpoint["next_step"] if checkpoint else 0
         while next_step < run.total_steps and not self.stopping:
             began = time.perf_counter()
-            chunk = await self._call(slot.handle.advance.remote(self.spec.checkpoint_every),
-                                     self.chunk_timeout_s)
+            chunk = await self._call(
+                slot.handle.advance.remote(self.spec.checkpoint_every,
+                                           self.spec.checkpoint_seconds),
+                self.chunk_timeout_s)
             overhead = time.perf_counter() - began - chunk.busy_s
             # off the event loop, so other devices' chunks are taken in meanwhile
             await asyncio.to_thread(self.store.commit, run.run_id, chunk.steps, chunk.checkpoint)

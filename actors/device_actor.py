@@ -32,10 +32,10 @@ class DeviceActor:
         self.stepper.start(checkpoint)
         return self.stepper.next_step
 
-    def advance(self, max_steps: int) -> Chunk:
+    def advance(self, max_steps: int, max_seconds: float = float("inf")) -> Chunk:
         if self.stepper is None:
             raise RuntimeError(f"device {self.serial}: advance before start")
-        return self.stepper.advance(max_steps)
+        return self.stepper.advance(max_steps, max_seconds)
 
     def pid(self) -> int:
         return os.getpid()

@@ -97,12 +97,15 @@ class RunStepper:
         row["latency_record_s"] = time.perf_counter() - t3
         return row
 
-    def advance(self, max_steps: int) -> Chunk:
+    def advance(self, max_steps: int, max_seconds: float = float("inf")) -> Chunk:
+        """Up to `max_steps` steps, stopping early once `max_seconds` of wall time are spent."""
         began = time.perf_counter()
         rows = []
         end = min(self.run.total_steps, self.next_step + max_steps)
         while self.next_step < end:
             rows.append(self.step())
+            if time.perf_counter() - began >= max_seconds:
+                break
         steps = pa.Table.from_pylist(rows, schema=STEP_SCHEMA)
         stage_s = {stage: sum(r[f"latency_{stage}_s"] for r in rows)
                    for stage in ("observe", "decide", "act", "record")}

@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PERSONAS = ROOT / "examples" / "personas"
 DEVICE_COUNTS = (1, 2, 4, 8, 16)
 STEPS_PER_DEVICE = 4000
-CHUNK = 100  # checkpoint_every: steps per committed chunk
+CHUNK = 1000  # checkpoint_every: most steps per committed chunk (the job default)
 START_TIMEOUT_S = 120.0  # coordinator construction
 MIN_RATE = 50.0  # steps/s below which a run is declared stuck (sets the run timeout)
 
@@ -133,7 +133,7 @@ def measure_in_process(job: ResolvedJob, label: str) -> Row:
     actor = DeviceActor("sim-0", world_of(job))
     actor.start(run, job.personas[run.persona], job.spec.policy.kind, None)
     while steps < run.total_steps:
-        chunk = actor.advance(job.spec.checkpoint_every)
+        chunk = actor.advance(job.spec.checkpoint_every, job.spec.checkpoint_seconds)
         committing = time.perf_counter()
         store.commit(run.run_id, chunk.steps, chunk.checkpoint)
         store_s += time.perf_counter() - committing

@@ -140,7 +140,7 @@ def _ray_cost_lines(base: Row, actors: Sequence[Row], chunk: int) -> list[str]:
         f"Ray reach{'es' * (one.devices == 1)} {one.steady_rate:.0f} "
         f"({100 * one.steady_rate / base.steady_rate:.0f}%), with Ray overhead of "
         f"{one.per_step_us(one.stage_s['overhead']):.0f} µs/step (one round trip per "
-        f"{chunk}-step chunk of rows).",
+        f"chunk of at most {chunk} steps or 0.5 s).",
         f"Ray overhead is {min(shares):.1f}% to {max(shares):.1f}% of step time, largest with "
         f"{worst.label} ({worst.per_step_us(worst.stage_s['overhead']):.0f} µs/step): once "
         "actors outnumber cores it is mostly waiting, for a share of a core and for the "
@@ -191,7 +191,8 @@ def section(rows: Sequence[Row], setting: Setting) -> str:
         "(other work on the machine lowers every rate here).",
         "",
         f"Each configuration is a breadth-only job on `douyin-like` with one run of {steps} "
-        f"steps per device actor (`cpus_per_device: 0`, `checkpoint_every: {setting.chunk}`), "
+        f"steps per device actor (`cpus_per_device: 0`, `checkpoint_every: {setting.chunk}`, "
+        "`checkpoint_seconds: 0.5`: a chunk ends at whichever comes first), "
         "run by "
         "the Coordinator actor on one local Ray. *steps/s* is wall clock over `run()`, actor "
         "start-up included; *steady steps/s* counts only the interval in which every run was "

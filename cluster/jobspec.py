@@ -93,5 +93,9 @@ class JobSpec(_Spec):
     devices: DevicesSpec = DevicesSpec()
     world: WorldSpec = WorldSpec()
     metrics: MetricsSpec = MetricsSpec()
-    checkpoint_every: int = Field(default=100, ge=1, le=100_000,
-                                  description="steps per committed chunk")
+    checkpoint_every: int = Field(default=1000, ge=1, le=100_000,
+                                  description="most steps per committed chunk")
+    checkpoint_seconds: float = Field(
+        default=0.5, gt=0, le=3600,
+        description="most wall-clock seconds per committed chunk (slow real devices commit "
+                    "every step or so, fast simulated ones in bulk)")

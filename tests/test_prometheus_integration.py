@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_server import PrometheusServer, Sample, require_binary, running_prometheus
 
 from bubblescope.metrics.dashboards import build_dashboard, panel_queries
 from bubblescope.metrics.exporter import Exporter, start_exporter
+from tests.prometheus_server import PrometheusServer, Sample, require_binary, running_prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
