@@ -4,6 +4,7 @@ progress, and the outputs at the end, also after Ctrl-C or a crash of the coordi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import signal
@@ -80,9 +81,7 @@ def _coordinator(job: ResolvedJob, devices: int):
 
 def _with_devices(job: ResolvedJob, count: int) -> ResolvedJob:
     devices = job.spec.devices.model_copy(update={"count": count})
-    spec = job.spec.model_copy(update={"devices": devices})
-    return ResolvedJob(spec=spec, job_id=job.job_id, source=job.source,
-                       storage_path=job.storage_path, personas=job.personas, profiles=job.profiles)
+    return dataclasses.replace(job, spec=job.spec.model_copy(update={"devices": devices}))
 
 
 def _exporter(job: ResolvedJob, options: AuditOptions, source) -> Exporter | None:

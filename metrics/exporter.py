@@ -214,20 +214,22 @@ def _device_families(job: str, devices: Mapping[str, Mapping]) -> Iterator[Metri
                    ["job", "device"], steps)
 
 
-def _gauge(name: str, doc: str, labels: list[str],
-           samples: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc, labels=labels)
+def _family(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str, doc: str,
+            labels: list[str], samples: Iterable[tuple[list[str], float]]):
+    family = kind(name, doc, labels=labels)
     for values, value in samples:
         family.add_metric(values, value)
     return family
+
+
+def _gauge(name: str, doc: str, labels: list[str],
+           samples: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
+    return _family(GaugeMetricFamily, name, doc, labels, samples)
 
 
 def _counter(name: str, doc: str, labels: list[str],
              samples: Iterable[tuple[list[str], float]]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, doc, labels=labels)
-    for values, value in samples:
-        family.add_metric(values, value)
-    return family
+    return _family(CounterMetricFamily, name, doc, labels, samples)
 
 
 def _state_set(name: str, doc: str, values: list[str], labels: list[str],

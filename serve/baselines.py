@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bubblescope.contracts import Action, Observation
-from bubblescope.personas.schema import Persona
+from bubblescope.personas.schema import CategoryStats, Persona
 from bubblescope.taxonomy import load_taxonomy
 
 from .policy import HistoryItem, Policy
@@ -63,8 +63,13 @@ class PersonaStatsPolicy(_Seeded):
         self.prior_weight = prior_weight
         self.taxonomy = load_taxonomy()
 
-    def _rate(self, own: float, n: int, overall: float) -> float:
-        return (own * n + overall * self.prior_weight) / (n + self.prior_weight)
+    def _rate(self, kind: str, category: CategoryStats | None) -> float:
+        """The persona's rate of `kind` in the category, shrunk towards its overall rate."""
+        overall = getattr(self.stats, f"{kind}_rate")
+        if category is None:
+            return overall
+        own = getattr(category, f"{kind}_rate")
+        return (own * category.n + overall * self.prior_weight) / (category.n + self.prior_weight)
 
     def decide(self, observation: Observation, history: Sequence[HistoryItem]) -> Action:
         stats = self.stats
@@ -74,12 +79,9 @@ class PersonaStatsPolicy(_Seeded):
         use_own = category is not None and self.rng.random() < n / (n + self.prior_weight)
         sample = category.durations if use_own else stats.duration_sample
         watch = float(sample[int(self.rng.integers(len(sample)))])
-        like_rate = self._rate(category.like_rate, n, stats.like_rate) if category else stats.like_rate
-        comment_rate = self._rate(category.comment_rate, n, stats.comment_rate) if category else stats.comment_rate
-        share_rate = self._rate(category.share_rate, n, stats.share_rate) if category else stats.share_rate
         return Action(
             watch_s=_cap(watch, observation),
-            like=bool(self.rng.random() < like_rate),
-            comment="nice" if self.rng.random() < comment_rate else None,
-            share="friend" if self.rng.random() < share_rate else None,
+            like=bool(self.rng.random() < self._rate("like", category)),
+            comment="nice" if self.rng.random() < self._rate("comment", category) else None,
+            share="friend" if self.rng.random() < self._rate("share", category) else None,
         )
