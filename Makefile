@@ -2,16 +2,17 @@
 # install the project, install the system packages the tests drive (Debian's prometheus and
 # chromium), then run.
 PYTHON ?= python3
+comma := ,
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev
-# Only the agent (a later extra) needs torch. Where a plain `pip install torch` would pull a
-# multi-GB CUDA build, pin the CPU build that this machine image carries; users elsewhere keep
-# the torch they have (an importable torch is never replaced).
+EXTRAS ?= dev,perception
+# The perception extra needs torch. Where a plain `pip install torch` would pull a multi-GB CUDA
+# build, pin the CPU build that this machine image carries; users elsewhere keep the torch they
+# have (an importable torch is never replaced).
 TORCH_PIN ?= torch==2.13.0
-NEEDS_TORCH ?= 0
-STAMP := $(VENV)/.installed-$(EXTRAS)
-SYSTEM_PACKAGES := prometheus chromium
+NEEDS_TORCH ?= $(if $(findstring perception,$(EXTRAS)),1,0)
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+SYSTEM_PACKAGES := prometheus chromium adb
 
 .PHONY: test audit install sysdeps lint bench dashboards clean
 

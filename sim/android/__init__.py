@@ -1,0 +1,1 @@
+"""Virtual Android devices: a simulated phone behind the real ADB and scrcpy protocols."""
