@@ -5,3 +5,9 @@ from bubblescope.errors import ConfigError
 
 class PersonaFileError(ConfigError):
     code = "persona-file"
+
+
+class DatasetError(ConfigError):
+    """A session dataset, or a source being imported into one, is malformed or missing."""
+
+    code = "dataset"

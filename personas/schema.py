@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from bubblescope.taxonomy import load_taxonomy
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+# Traces from devices, recorders and imports in other zones meet in one dataset: a time
+# without a zone is ambiguous there, so it is refused, and every time is kept in UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class TraceAction(_Model):
@@ -22,12 +39,30 @@ class TraceAction(_Model):
 class TraceRecord(_Model):
     """One video in a browsing session, in viewing order (PersonaAct's record, plus labels)."""
 
-    timestamp: datetime = Field(description="UTC time the viewer left the video")
+    timestamp: UtcDatetime = Field(description="UTC time the viewer left the video")
     viewing_duration: float = Field(ge=0, description="seconds on the video")
     actions: tuple[TraceAction, ...] = ()
     video_id: str | None = None
     video_duration_s: float | None = Field(default=None, ge=0)
     category: str | None = Field(default=None, description="'Main/Sub', when labelled")
+    started_at: UtcDatetime | None = Field(default=None, description="UTC time the view started")
+    ui_dump: str | None = Field(
+        default=None, description="UI dump (XML), relative to the session folder")
+    video_file: str | None = Field(
+        default=None, description="screen recording, relative to the session folder")
+    audio_file: str | None = Field(
+        default=None, description="audio recording, relative to the session folder")
+    source_paths: dict[str, str] = Field(
+        default_factory=dict,
+        description="media paths as the source named them (ui_dump, video_file, audio_file), "
+                    "kept when the media did not come along")
+    platform: str | None = Field(default=None, description="app the video was watched in")
+
+    @model_validator(mode="after")
+    def _starts_before_it_ends(self) -> TraceRecord:
+        if self.started_at is not None and self.started_at > self.timestamp:
+            raise ValueError(f"started_at {self.started_at} is after timestamp {self.timestamp}")
+        return self
 
     def did(self, kind: str) -> bool:
         return any(action.type == kind for action in self.actions)
@@ -37,8 +72,17 @@ class Session(_Model):
     session_id: str
     collector: str
     platform: str
-    start_time: datetime = Field(description="UTC")
+    start_time: UtcDatetime = Field(description="UTC")
     records: tuple[TraceRecord, ...]
+    end_time: UtcDatetime | None = Field(default=None, description="UTC, when recorded")
+    device: str | None = Field(default=None, description="device the session was recorded on")
+    app: str | None = Field(default=None, description="app package or name, when recorded")
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Session:
+        if self.end_time is not None and self.end_time < self.start_time:
+            raise ValueError(f"end_time {self.end_time} is before start_time {self.start_time}")
+        return self
 
 
 class DurationStats(_Model):
