@@ -12,7 +12,7 @@ EXTRAS ?= dev,perception
 TORCH_PIN ?= torch==2.13.0
 NEEDS_TORCH ?= $(if $(findstring perception,$(EXTRAS)),1,0)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-SYSTEM_PACKAGES := prometheus chromium adb
+SYSTEM_PACKAGES := prometheus chromium adb espeak-ng
 
 .PHONY: test audit install sysdeps lint bench dashboards clean
 

@@ -2,7 +2,7 @@
 # Make sure the system programs the tests drive are installed: Debian packages by name.
 # Installs what is missing when run as root on Debian/Ubuntu; otherwise says what to install.
 set -euo pipefail
-declare -A binary=([prometheus]=prometheus [chromium]=chromium [adb]=adb)
+declare -A binary=([prometheus]=prometheus [chromium]=chromium [adb]=adb [espeak-ng]=espeak-ng)
 missing=()
 for package in "$@"; do
   command -v "${binary[$package]:-$package}" >/dev/null 2>&1 || missing+=("$package")

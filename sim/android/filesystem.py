@@ -35,12 +35,17 @@ class VirtualFileSystem:
         return normpath(path) if path != "/" else "/"
 
     def mkdir(self, path: str, mtime: int | None = None) -> None:
+        """Create `path` and its missing parents; NotADirectoryError (and no change) when a
+        file sits at any of those places."""
         path = self._norm(path)
-        while True:
-            self._dirs.setdefault(path, int(mtime or time.time()))
-            if path == "/":
-                return
-            path = dirname(path)
+        chain = [path]
+        while chain[-1] != "/":
+            chain.append(dirname(chain[-1]))
+        blocked = next((p for p in chain if p in self._files), None)
+        if blocked is not None:
+            raise NotADirectoryError(blocked)
+        for directory in chain:
+            self._dirs.setdefault(directory, int(mtime or time.time()))
 
     def write(self, path: str, data: bytes, mode: int = FILE_MODE,
               mtime: int | None = None) -> None:
