@@ -256,3 +256,17 @@ def test_getevent_count_device_and_ranges(phone: VirtualPhone) -> None:
         in ranges
     assert "ABS_MT_POSITION_Y     : value 0, min 0, max 1279" in ranges
     assert ranges.endswith("  input props:\n    INPUT_PROP_DIRECT\n")
+
+
+def test_am_start_with_account_extras_switches_account_and_platform(phone: VirtualPhone) -> None:
+    result = run(phone, "am", "start", "-S", "-n", f"{PACKAGE}/.FeedActivity",
+                 "--es", "bubblescope.account", "acct-9", "--es", "bubblescope.platform", "null",
+                 "--ei", "bubblescope.seed", "7")
+    assert result.status == 0, result.err
+    assert phone.props["bubblescope.account"] == "acct-9"
+    assert phone.props["bubblescope.platform"] == "null"
+    assert phone.app.account == "acct-9" and phone.store.platform.profile.name == "null"
+    assert phone.foreground()[0] == PACKAGE and phone.truth() is not None
+    bad = run(phone, "am", "start", "-n", f"{PACKAGE}/.FeedActivity",
+              "--es", "bubblescope.account", "x", "--es", "bubblescope.platform", "nope")
+    assert bad.status == 1 and b"no simulated platform" in bad.err

@@ -79,8 +79,9 @@ class VirtualPhone:
         self.width, self.height = screen
         self.geometry = Geometry(*screen)
         self.catalogue = build_catalogue(world.catalogue)
-        self.store = AccountStore(Platform(world.profiles[platform], self.catalogue), platform,
-                                  state_dir)
+        self.state_dir = state_dir
+        self._stores: dict[str, AccountStore] = {}
+        self.store = self._store_for(platform)
         self.props: dict[str, str] = {**default_props(serial, platform, account), **(props or {})}
         self.fs = VirtualFileSystem()
         self.settings: dict[tuple[str, str], str] = {
@@ -132,6 +133,27 @@ class VirtualPhone:
     def app_state(self) -> AppSnapshot:
         with self._lock:
             return self.app.snapshot()
+
+    def _store_for(self, platform: str) -> AccountStore:
+        if platform not in self._stores:
+            if platform not in self.world.profiles:
+                raise ValueError(f"no simulated platform {platform!r}; use one of "
+                                 f"{sorted(self.world.profiles)}")
+            self._stores[platform] = AccountStore(
+                Platform(self.world.profiles[platform], self.catalogue), platform, self.state_dir)
+        return self._stores[platform]
+
+    def login(self, platform: str, account: str, seed: int) -> None:
+        """Log the app into `account` on `platform` (what a real app's account switch does):
+        the app restarts on that account's feed; other accounts keep their server state."""
+        with self._lock:
+            store = self._store_for(platform)
+            if (store, account, seed) == (self.store, self.app.account, self.app.seed):
+                return
+            self.app.force_stop()
+            self.store = self.app.store = store
+            self.app.account, self.app.seed = account, seed
+            self.props.update({"bubblescope.platform": platform, "bubblescope.account": account})
 
     def begin_phase(self) -> None:
         """Sim-only hook: tell the platform an experiment phase begins (the `frozen` profile

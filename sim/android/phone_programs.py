@@ -89,7 +89,22 @@ class PhonePrograms:
             registry.register(name, getattr(self, name))
         registry.register("dumpsys", self.inspect.dumpsys)
         registry.register("getevent", self.inspect.getevent)
+        registry.register(TRUTH_PROGRAM, self.truth)
+        registry.register(PHASE_PROGRAM, self.phase)
         return registry
+
+    # the simulated world's side channel ----------------------------------------------------
+    async def truth(self, ctx: CommandContext) -> int:
+        """Harness only: the platform's ground truth of the video on screen, as JSON. Real
+        phones have no such program; drivers call it only to fill category_truth."""
+        truth = self.phone.truth()
+        await ctx.stdout.write((truth.model_dump_json() if truth else "null") + "\n")
+        return 0
+
+    async def phase(self, ctx: CommandContext) -> int:
+        """Harness only: an experiment phase begins (the `frozen` profile stops learning)."""
+        self.phone.begin_phase()
+        return 0
 
     # input -------------------------------------------------------------------------------
     async def input(self, ctx: CommandContext) -> int:
@@ -199,12 +214,17 @@ class PhonePrograms:
         return 255
 
     def _parse_intent(self, args: list[str]) -> dict[str, str]:
-        """-n component, -a action, -d data, -c category; flags without values skipped."""
+        """-n component, -a action, -d data, -c category; `--es/--ei/--ez KEY VALUE` extras
+        stored under `extra:KEY`; flags without values skipped."""
         intent: dict[str, str] = {}
-        takes_value = {"-n", "-a", "-d", "-c", "-t", "-f", "--user", "-p", "--es", "--ei", "--ez"}
+        takes_value = {"-n", "-a", "-d", "-c", "-t", "-f", "--user", "-p"}
         index = 0
         while index < len(args):
             arg = args[index]
+            if arg in ("--es", "--ei", "--ez") and index + 2 < len(args):
+                intent[f"extra:{args[index + 1]}"] = args[index + 2]
+                index += 3
+                continue
             if arg in takes_value and index + 1 < len(args):
                 intent.setdefault(arg, args[index + 1])
                 index += 2
@@ -235,6 +255,15 @@ class PhonePrograms:
             await ctx.stdout.write(f"Error type 3\nError: Activity class {{{package}/{activity}}}"
                                    " does not exist.\n")
             return 1
+        if "extra:bubblescope.account" in intent:  # the simulated app's account switch
+            try:
+                self.phone.login(intent.get("extra:bubblescope.platform",
+                                            self.phone.props["bubblescope.platform"]),
+                                 intent["extra:bubblescope.account"],
+                                 int(intent.get("extra:bubblescope.seed", "0")))
+            except ValueError as exc:
+                await ctx.stderr.write(f"Error: {exc}\n")
+                return 1
         on_top = self.phone.foreground() == (PACKAGE, ACTIVITY)
         self.phone.start_app()
         if on_top:
@@ -344,6 +373,10 @@ class PhonePrograms:
         h, w = frame.shape[:2]
         header = b"".join(v.to_bytes(4, "little") for v in (w, h, 1, 0))
         return header + Image.fromarray(frame).convert("RGBA").tobytes()
+
+
+TRUTH_PROGRAM = "bubblescope-truth"
+PHASE_PROGRAM = "bubblescope-phase"
 
 
 def build_programs(phone: VirtualPhone) -> ProgramRegistry:

@@ -211,12 +211,15 @@ class Toolbox:
         return 0
 
     async def date(self, ctx: CommandContext) -> int:
-        """The device clock in UTC: plain `date`, or `date +FORMAT` (`%s` included)."""
+        """The device clock in UTC: plain `date`, or `date +FORMAT` (`%s` and toybox's `%N`
+        nanoseconds included)."""
         now = self.clock()
         moment = datetime.fromtimestamp(now, timezone.utc)
         formats = [arg[1:] for arg in ctx.argv[1:] if arg.startswith("+")]
         if formats:
-            text = moment.strftime(formats[0].replace("%s", str(int(now))))
+            pattern = formats[0].replace("%s", str(int(now)))
+            pattern = pattern.replace("%N", f"{int(round(now % 1 * 1e9)) % 1_000_000_000:09d}")
+            text = moment.strftime(pattern)
         else:
             text = f"{moment:%a %b} {moment.day:2d} {moment:%H:%M:%S} UTC {moment:%Y}"
         await ctx.stdout.write(text + "\n")
