@@ -46,6 +46,9 @@ class AdbDeviceConfig:
     frames_per_observation: int = 3  # most frames put in an Observation
     settle_timeout_s: float = 8.0  # real seconds for the feed to show a new video
     online_timeout_s: float = 300.0  # real seconds to wait for a device that dropped off
+    classifier: str = "text-embedding"  # category classifier over what the device shows
+    speech: bool = True  # voice activity + speech recognition of the audio
+    whisper_path: str | None = None  # local Whisper checkpoint; None: the tiny local model
 
 
 def _rgb_frame(decoded) -> Frame:

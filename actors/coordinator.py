@@ -20,11 +20,11 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from bubblescope.metrics.live import LiveMetrics
-from bubblescope.sim.catalogue import CatalogueConfig
-from bubblescope.sim.device import SimWorld
 from bubblescope.store import JobStore
 
+from .backends import device_config_of, device_serials
 from .device_actor import DeviceActor
+from .errors import DeviceOffline
 from .plan import RunSpec, plan_runs
 
 log = logging.getLogger(__name__)
@@ -34,22 +34,17 @@ log = logging.getLogger(__name__)
 class DeviceSlot:
     serial: str
     handle: object | None = None
-    state: str = "idle"  # idle | starting | running | restarting | failed | stopped
+    state: str = "idle"  # idle | starting | running | restarting | offline | failed | stopped
     restarts: int = 0
+    reconnects: int = 0  # times the device dropped off and came back
     steps: int = 0
     run_id: str | None = None
     pid: int | None = None
 
     def as_dict(self) -> dict:
-        return {"state": self.state, "restarts": self.restarts, "steps": self.steps,
+        return {"state": self.state, "restarts": self.restarts, "reconnects": self.reconnects,
+                "steps": self.steps,
                 "run_id": self.run_id, "pid": self.pid}
-
-
-def world_of(job) -> SimWorld:
-    world = job.spec.world
-    return SimWorld(catalogue=CatalogueConfig(seed=job.spec.seed, videos=world.catalogue_videos,
-                                              creators=world.creators),
-                    profiles=dict(job.profiles))
 
 
 class Coordinator:
@@ -57,11 +52,11 @@ class Coordinator:
         self.job = job
         self.spec = job.spec
         self.store = JobStore(job.storage_path, job.job_id)
-        self.world = world_of(job)
+        self.device_config = device_config_of(job)
         self.runs = plan_runs(job)
         self.chunk_timeout_s = chunk_timeout_s
         self.live = LiveMetrics(job.job_id, self.spec.metrics.category_level, self.spec.window)
-        self.slots = [DeviceSlot(f"sim-{i}") for i in range(self.spec.devices.count)]
+        self.slots: list[DeviceSlot] = []  # one per device, known when the job runs
         self.state = "starting"
         self.stopping = False
         self.failures: dict[str, str] = {}
@@ -70,6 +65,7 @@ class Coordinator:
     async def run(self) -> dict:
         """Run every unfinished run to its end (or until stop()); returns the final stats."""
         queue = deque(self._load_progress())
+        self.slots = [DeviceSlot(serial) for serial in device_serials(self.job)]
         self.state = "running"
         await asyncio.gather(*(self._work(slot, queue) for slot in self.slots))
         for slot in self.slots:
@@ -127,7 +123,7 @@ class Coordinator:
     def _spawn(self, slot: DeviceSlot):
         actor_class = ray.remote(DeviceActor).options(
             num_cpus=self.spec.devices.cpus_per_device, max_restarts=0, max_concurrency=1)
-        return actor_class.remote(slot.serial, self.world)
+        return actor_class.remote(slot.serial, self.device_config)
 
     async def _call(self, ref, timeout: float):
         return await asyncio.wait_for(ref, timeout)
@@ -142,17 +138,37 @@ class Coordinator:
                 live.state = "stopped" if self.stopping and live.steps_done < run.total_steps \
                     else "done"
                 return
-            except (RayActorError, GetTimeoutError, asyncio.TimeoutError, RayTaskError) as exc:
-                attempts += 1
-                slot.restarts += 1
-                self._discard(slot)
-                log.warning("device %s failed on %s (%s); restart %d of %d", slot.serial,
-                            run.run_id, type(exc).__name__, attempts, self.spec.devices.max_restarts)
-                if attempts > self.spec.devices.max_restarts or self.stopping:
-                    live.state = "stopped" if self.stopping else "failed"
-                    if not self.stopping:
-                        self.failures[run.run_id] = f"{type(exc).__name__}: {exc}"[:500]
-                    return
+            except RayTaskError as exc:
+                if not isinstance(exc.cause, DeviceOffline) or not await self._reconnect(slot):
+                    attempts = self._failed(slot, run, exc, attempts + 1)
+            except (RayActorError, GetTimeoutError, asyncio.TimeoutError) as exc:
+                attempts = self._failed(slot, run, exc, attempts + 1)
+            if attempts > self.spec.devices.max_restarts or self.stopping:
+                live.state = "stopped" if self.stopping else "failed"
+                return
+
+    async def _reconnect(self, slot: DeviceSlot) -> bool:
+        """The device dropped off: mark it offline, wait until it is back, resume there."""
+        slot.state = "offline"
+        timeout = self.spec.devices.adb.online_timeout_s
+        log.warning("device %s went offline; waiting up to %.0f s", slot.serial, timeout)
+        try:
+            await self._call(slot.handle.wait_online.remote(timeout), timeout + 30)
+        except (RayTaskError, RayActorError, GetTimeoutError, asyncio.TimeoutError) as exc:
+            log.warning("device %s stayed offline: %s", slot.serial, exc)
+            return False
+        slot.reconnects += 1
+        return True
+
+    def _failed(self, slot: DeviceSlot, run: RunSpec, exc: Exception, attempts: int) -> int:
+        """Replace the slot's actor after an error; returns the run's attempts so far."""
+        slot.restarts += 1
+        self._discard(slot)
+        log.warning("device %s failed on %s (%s); restart %d of %d", slot.serial, run.run_id,
+                    type(exc).__name__, attempts, self.spec.devices.max_restarts)
+        if attempts > self.spec.devices.max_restarts and not self.stopping:
+            self.failures[run.run_id] = f"{type(exc).__name__}: {exc}"[:500]
+        return attempts
 
     def _discard(self, slot: DeviceSlot) -> None:
         if slot.handle is not None:

@@ -37,5 +37,14 @@ class DeviceActor:
             raise RuntimeError(f"device {self.serial}: advance before start")
         return self.stepper.advance(max_steps, max_seconds)
 
+    def wait_online(self, timeout_s: float) -> None:
+        """Block until the device is reachable again (devices that can drop off only)."""
+        wait = getattr(self.device, "wait_online", None)
+        if wait is not None:
+            wait(timeout_s)
+
+    def close(self) -> None:
+        self.device.close()
+
     def pid(self) -> int:
         return os.getpid()

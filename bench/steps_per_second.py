@@ -46,7 +46,8 @@ import pyarrow as pa
 import ray
 from steps_report import SECTION, Row, Setting, load_average, machine_line, section, write_section
 
-from bubblescope.actors.coordinator import Coordinator, world_of
+from bubblescope.actors.backends import world_of
+from bubblescope.actors.coordinator import Coordinator
 from bubblescope.actors.device_actor import DeviceActor
 from bubblescope.actors.plan import plan_runs
 from bubblescope.cluster.job import ResolvedJob, load_job

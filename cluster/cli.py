@@ -157,6 +157,75 @@ def _add_dataset(sub) -> None:
     stats.set_defaults(func=_dataset_stats)
 
 
+def _farm_up(args: argparse.Namespace) -> int:
+    from bubblescope.sim.android.farm import farm_up
+
+    record = farm_up(args.dir, args.devices, args.platform, args.seed, args.time_warp,
+                     args.adb_port)
+    for phone in record.phones:
+        print(f"{phone.serial}  {phone.name}  {phone.platform}  {phone.account}")
+    print(f"{len(record.phones)} virtual phones up; scrcpy server file: {record.jar}")
+    return 0
+
+
+def _farm_list(args: argparse.Namespace) -> int:
+    from bubblescope.sim.android.farm import farm_status
+
+    phones = farm_status(args.dir)
+    if not phones:
+        print(f"no farm in {args.dir}")
+    for phone in phones:
+        print(f"{phone['serial']}  {phone['name']}  adb:{phone['adb']}  "
+              f"process:{phone['process']}  {phone['platform']}  {phone['account']}")
+    return 0
+
+
+def _farm_down(args: argparse.Namespace) -> int:
+    from bubblescope.sim.android.farm import farm_down
+
+    print(f"stopped {farm_down(args.dir)} virtual phones")
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from bubblescope.sim.android.farm import adb_client
+
+    client = adb_client(args.adb_port)
+    for device in client.list():
+        model = ""
+        if device.state == "device":
+            model = client.device(device.serial).prop.model or ""
+        print(f"{device.serial}\t{device.state}\t{model}")
+    return 0
+
+
+def _add_farm(sub) -> None:
+    from pathlib import Path
+
+    from bubblescope.sim.android.farm import DEFAULT_DIR
+
+    farm = sub.add_parser("farm", help="virtual Android phones on this machine")
+    farm_sub = farm.add_subparsers(dest="farm_command", required=True)
+    for name, func, helptext in (("up", _farm_up, "start virtual phones and adb-connect them"),
+                                 ("list", _farm_list, "the farm's phones and their state"),
+                                 ("down", _farm_down, "disconnect and stop the phones")):
+        command = farm_sub.add_parser(name, help=helptext)
+        command.add_argument("--dir", type=Path, default=DEFAULT_DIR,
+                             help=f"the farm's folder (default {DEFAULT_DIR})")
+        command.set_defaults(func=func)
+        if name == "up":
+            command.add_argument("--devices", type=int, required=True)
+            command.add_argument("--platform", default="douyin-like",
+                                 help="simulated platform profile the apps log into")
+            command.add_argument("--seed", type=int, default=0)
+            command.add_argument("--time-warp", type=float, default=1.0,
+                                 help="device seconds per real second")
+            command.add_argument("--adb-port", type=int, default=5037)
+    devices = sub.add_parser("devices", help="devices attached to adb, real or virtual")
+    devices.add_argument("--adb-port", type=int, default=5037)
+    devices.set_defaults(func=_devices)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bubblescope",
                                      description="Audit the filter bubbles of short-video feeds.")
@@ -165,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_submit(sub)
     _add_misc(sub)
     _add_dataset(sub)
+    _add_farm(sub)
     return parser
 
 

@@ -101,6 +101,43 @@ def _profiles(spec: JobSpec, source: str) -> dict[str, PlatformProfile]:
     return profiles
 
 
+SCRCPY_SERVER_LOCATIONS = ("/usr/share/scrcpy/scrcpy-server",
+                           "/usr/local/share/scrcpy/scrcpy-server",
+                           "~/.local/share/bubblescope/scrcpy-server")
+
+
+def _resolve_device_files(spec: JobSpec, base: Path, source: str) -> JobSpec:
+    """backend adb: the scrcpy server file and the Whisper folder, as absolute paths."""
+    if spec.devices.backend != "adb":
+        return spec
+    adb = spec.devices.adb
+    key = "devices.adb.scrcpy.server_jar"
+    if adb.scrcpy.server_jar is not None:
+        jar = (base / Path(adb.scrcpy.server_jar).expanduser()).resolve()
+        if not jar.is_file():
+            raise JobFileError(f"scrcpy server file {jar} does not exist", source=source, key=key)
+    else:
+        found = [Path(p).expanduser() for p in SCRCPY_SERVER_LOCATIONS
+                 if Path(p).expanduser().is_file()]
+        if not found:
+            raise JobFileError("no scrcpy server file found in "
+                               f"{', '.join(SCRCPY_SERVER_LOCATIONS)}; set it here "
+                               "(or run `bubblescope farm up`, which writes the virtual one)",
+                               source=source, key=key)
+        jar = found[0]
+    whisper = adb.speech.whisper_path
+    if whisper is not None:
+        folder = (base / Path(whisper).expanduser()).resolve()
+        if not (folder / "config.json").is_file():
+            raise JobFileError(f"{folder} holds no Whisper checkpoint (config.json missing)",
+                               source=source, key="devices.adb.speech.whisper_path")
+        whisper = str(folder)
+    scrcpy = adb.scrcpy.model_copy(update={"server_jar": str(jar)})
+    speech = adb.speech.model_copy(update={"whisper_path": whisper})
+    adb = adb.model_copy(update={"scrcpy": scrcpy, "speech": speech})
+    return spec.model_copy(update={"devices": spec.devices.model_copy(update={"adb": adb})})
+
+
 def _storage_path(value: str, base: Path) -> str:
     if "://" in value:
         return value
@@ -119,6 +156,7 @@ def load_job(path: str | Path, *, job_id: str | None = None,
         raise JobFileError(f"job id {resolved_id!r} may hold letters, digits, '.', '_' and '-' "
                            "only", source=source, key="job_id")
     base = path.resolve().parent
+    spec = _resolve_device_files(spec, base, source)
     # --out is relative to where the user stands; storage_path to the job file
     storage = _storage_path(storage_path, Path.cwd()) if storage_path \
         else _storage_path(spec.storage_path, base)

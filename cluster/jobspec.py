@@ -47,12 +47,65 @@ class PolicySpec(_Spec):
     )
 
 
+class ScrcpySpec(_Spec):
+    server_jar: str | None = Field(
+        default=None, description="the scrcpy-server file (relative to the job file); default: "
+        "the first of /usr/share/scrcpy/scrcpy-server, /usr/local/share/scrcpy/scrcpy-server, "
+        "~/.local/share/bubblescope/scrcpy-server (where `farm up` puts the virtual one)")
+    max_size: int = Field(default=640, ge=0, le=4096, description="longer video side, pixels")
+    max_fps: float = Field(default=5.0, ge=0.5, le=120, description="video frames per second")
+    sample_fps: float = Field(default=2.0, gt=0, le=60,
+                              description="frames per second decoded into images")
+    audio: bool = Field(default=True, description="stream the device's audio")
+    audio_codec: Literal["opus", "raw"] = "opus"
+
+
+class SpeechSpec(_Spec):
+    enabled: bool = Field(default=True, description="voice activity + speech recognition")
+    whisper_path: str | None = Field(
+        default=None, description="local Whisper checkpoint folder (relative to the job file); "
+        "default: a tiny model built locally on first use (tests and demos only)")
+
+
+class AdbSpec(_Spec):
+    """Phones on adb (backend adb): real ones, or the virtual farm's."""
+
+    serials: list[str] | None = Field(
+        default=None, description="devices to use; default: every device adb lists as online")
+    host: str = Field(default="127.0.0.1", description="adb server host")
+    port: int = Field(default=5037, ge=1, le=65535, description="adb server port")
+    app: str = Field(default="bubblescope-sim",
+                     description="app driver: bubblescope-sim, douyin, kuaishou or bilibili")
+    glance_s: float = Field(default=1.5, ge=0, le=60,
+                            description="device seconds of a video seen before deciding")
+    online_timeout_s: float = Field(default=300, gt=0, le=86_400,
+                                    description="how long to wait for a device that dropped off")
+    scrcpy: ScrcpySpec = ScrcpySpec()
+    speech: SpeechSpec = SpeechSpec()
+
+
 class DevicesSpec(_Spec):
-    backend: Literal["sim"] = Field(default="sim", description="sim: in-process virtual phones")
-    count: int = Field(default=4, ge=1, le=4096, description="device actors run in parallel")
+    backend: Literal["sim", "adb"] = Field(
+        default="sim", description="sim: in-process simulated phones; adb: phones on adb")
+    count: int = Field(default=4, ge=1, le=4096,
+                       description="device actors run in parallel (backend sim)")
     cpus_per_device: float = Field(default=0.5, ge=0, le=64, description="Ray CPUs per actor")
     max_restarts: int = Field(default=5, ge=0, le=1000,
                               description="restarts of a failed device actor per run")
+    classifier: Literal["sim-truth", "text-embedding"] | None = Field(
+        default=None, description="category classifier; default sim-truth for backend sim, "
+        "text-embedding for adb (sim-truth reads the simulator, so only backend sim may use it)")
+    adb: AdbSpec = AdbSpec()
+
+    @model_validator(mode="after")
+    def _classifier_fits_backend(self) -> DevicesSpec:
+        if self.backend == "adb" and self.classifier == "sim-truth":
+            raise ValueError("backend adb classifies what the device shows: use text-embedding")
+        return self
+
+    @property
+    def classifier_kind(self) -> str:
+        return self.classifier or ("sim-truth" if self.backend == "sim" else "text-embedding")
 
 
 class WorldSpec(_Spec):

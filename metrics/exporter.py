@@ -39,7 +39,7 @@ StatsSource = Callable[[], Mapping[str, Any] | None]
 
 JOB_STATES = ("starting", "running", "stopping", "done", "stopped", "failed")
 RUN_STATES = ("pending", "running", "done", "failed", "stopped")
-DEVICE_STATES = ("idle", "starting", "running", "restarting", "failed", "stopped")
+DEVICE_STATES = ("idle", "starting", "running", "restarting", "offline", "failed", "stopped")
 
 _RUN_LABELS = ["job", "run", "persona", "platform", "experiment", "replicate"]
 _WINDOW_LABELS = [*_RUN_LABELS, "phase"]

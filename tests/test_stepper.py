@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bubblescope.actors.coordinator import world_of
+from bubblescope.actors.backends import world_of
 from bubblescope.actors.device_actor import DeviceActor
 from bubblescope.actors.plan import plan_runs
 from bubblescope.cluster.job import load_job

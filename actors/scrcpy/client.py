@@ -83,7 +83,8 @@ class StreamState:
     audio: deque = field(default_factory=deque)  # DecodedAudio, newest last
     video_size: tuple[int, int] | None = None
     last_pts_us: int = 0
-    error: BaseException | None = None
+    error: BaseException | None = None  # the video stream broke: the session is over
+    audio_error: BaseException | None = None  # the audio stream broke: no more sound
 
 
 class ScrcpyClient:
@@ -215,9 +216,13 @@ class ScrcpyClient:
             for header, payload in self._packets(self._sockets[name]):
                 handle(header, payload)
         except (OSError, ScrcpyError, ProtocolError) as exc:
-            if not self._closing.is_set():
+            if self._closing.is_set():
+                return
+            log.warning("scrcpy %s stream of %s ended: %s", name, self.device.serial, exc)
+            if name == "audio":  # as on the server, losing audio is not fatal
+                self.state.audio_error = exc
+            else:
                 self.state.error = exc
-                log.warning("scrcpy %s stream of %s ended: %s", name, self.device.serial, exc)
 
     def _read_video(self) -> None:
         def handle(header, payload) -> None:
