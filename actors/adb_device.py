@@ -26,12 +26,13 @@ from .device import Device
 from .device_clock import DeviceClock
 from .errors import DeviceError, DeviceOffline, ScrcpyError
 from .scrcpy.client import ScrcpyClient, ScrcpyConfig
-from .scrcpy.control import MotionAction, Text
+from .scrcpy.control import KeyAction, Keycode, MotionAction, Text
 from .ui_tree import Node, UiTreeError, parse_ui_dump
 
 log = logging.getLogger(__name__)
 VIRTUAL_MANUFACTURER = "bubblescope"  # ro.product.manufacturer of the simulated phones
 TRUTH_PROGRAM, PHASE_PROGRAM = "bubblescope-truth", "bubblescope-phase"
+KEYCODE_BACK = 4
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ class AdbPhone(Device):
             self._comment(action.comment)
         if action.share:
             self._share()
+        if action.comment or action.share:
+            self._close_sheets()
         swiped_at, swiped_pts = self._swipe_up()
         self._view = self._wait_for_view(previous=view)
         # the next video appeared when the finger lifted, not when the UI tree was read
@@ -292,6 +295,16 @@ class AdbPhone(Device):
             nodes = self._wait_role("share_target")
             if nodes:
                 self._tap_role("share_target", nodes)
+
+    def _close_sheets(self) -> None:
+        """A comment box or share sheet still open would take the swipe: BACK closes it."""
+        nodes = self._dump()
+        if any(self.app.locate(role, nodes, self._screen) is not None and
+               self.app.locate(role, nodes, self._screen).node is not None
+               for role in ("comment_input", "share_target")):
+            self._scrcpy.send(Keycode(KeyAction.DOWN, KEYCODE_BACK))
+            self._scrcpy.send(Keycode(KeyAction.UP, KEYCODE_BACK))
+            self._clock.sleep(0.1)
 
     def _swipe_up(self) -> tuple[float, int]:
         """Swipe to the next video; returns the device time and PTS of the finger's lift."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 from bubblescope.serve.classifier import Classifier, SimTruthClassifier
 from bubblescope.sim.device import InProcessDevice, SimWorld
 
@@ -29,12 +33,38 @@ def make_classifier(device: Device, config: DeviceConfig) -> Classifier:
     raise TypeError(f"no classifier for config of type {type(config).__name__}")
 
 
+TINY_WHISPER = Path("~/.cache/bubblescope/tiny-whisper").expanduser()
+TINY_WHISPER_TOKENS = 8  # the untrained tiny model never stops early: keep its output short
+
+
+def tiny_whisper(folder: Path = TINY_WHISPER) -> Path:
+    """The locally built tiny Whisper (demos and tests), built once per machine; concurrent
+    builders each write a temporary copy and the first rename wins."""
+    if (folder / "config.json").is_file():
+        return folder
+    from bubblescope.serve.tiny_whisper import build_tiny_whisper
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix="tiny-whisper-", dir=folder.parent))
+    build_tiny_whisper(temporary)
+    try:
+        temporary.rename(folder)
+    except OSError:  # another process got there first
+        shutil.rmtree(temporary, ignore_errors=True)
+    return folder
+
+
 def make_transcriber(config: AdbDeviceConfig):
     """Speech segments (silero-vad) -> recognition (Whisper at a local path) -> transcript."""
     if not config.speech:
         return None
     from bubblescope.serve.speech import TranscriptPipeline
     from bubblescope.serve.vad import SpeechSegmenter
-    from bubblescope.serve.whisper_asr import WhisperRecognizer
+    from bubblescope.serve.whisper_asr import WhisperOptions, WhisperRecognizer
 
-    return TranscriptPipeline(SpeechSegmenter(), WhisperRecognizer(config.whisper_path))
+    if config.whisper_path is None:
+        recognizer = WhisperRecognizer(tiny_whisper(),
+                                       WhisperOptions(max_new_tokens=TINY_WHISPER_TOKENS))
+    else:
+        recognizer = WhisperRecognizer(config.whisper_path)
+    return TranscriptPipeline(SpeechSegmenter(), recognizer)
