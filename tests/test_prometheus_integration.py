@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bubblescope.metrics.dashboards import build_dashboard, panel_queries
-from bubblescope.metrics.exporter import Exporter, start_exporter
+from bubblescope.metrics.exporter import DEVICE_STATES, Exporter, start_exporter
 from tests.prometheus_server import PrometheusServer, Sample, require_binary, running_prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,7 +180,7 @@ def _check_latest(prometheus: PrometheusServer, final: dict) -> None:
     sim1 = final["devices"]["sim-1"]["state"]
     states = prometheus.wait_for(f'bubblescope_device_state{{{J},device="sim-1"}}',
                                  lambda r: _values(r, "state").get(sim1) == 1.0)
-    assert sorted(v for v in _values(states, "state").values()) == [0.0] * 5 + [1.0]
+    assert sorted(_values(states, "state").values()) == [0.0] * (len(DEVICE_STATES) - 1) + [1.0]
     restarts = prometheus.vector(f'bubblescope_device_restarts_total{{{J},device="sim-1"}}')
     assert _values(restarts, "device") == {"sim-1": final["devices"]["sim-1"]["restarts"]}
     runs = _values(prometheus.vector(f"bubblescope_runs{{{J}}}"), "state")
