@@ -150,3 +150,22 @@ def test_client_streams_and_controls_the_phone(rig, version: str) -> None:
         client.check()
     finally:
         client.close()
+
+
+def test_malformed_control_message_ends_the_session_not_the_device(rig) -> None:
+    folder, device, _ = rig
+    shell, video, (audio, control_sock) = start_raw(device, "3.3.4", folder, audio_codec="raw")
+    try:
+        control_sock.sendall(bytes([99, 1, 2, 3]))  # no such message type
+        video.settimeout(10)
+        deadline = time.monotonic() + 10
+        while True:  # the server stops: the video stream ends
+            data = video.recv(65536)
+            if not data:
+                break
+            assert time.monotonic() < deadline, "the server kept streaming"
+    finally:
+        for sock in (video, audio, control_sock):
+            sock.close()
+        shell.close()
+    assert device.shell("echo still here").strip() == "still here"
