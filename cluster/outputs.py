@@ -59,8 +59,11 @@ def write_outputs(job: ResolvedJob, store: JobStore) -> dict:
                            confidence=metrics.confidence, seed=job.spec.seed)
     planned = {run.run_id: run.total_steps for run in plan_runs(job)}
     steps = store.read_steps()
+    devices = job.spec.devices
+    simulated = devices.backend == "sim" or devices.adb.app == "bubblescope-sim"
+    # ground truth is known wherever the platforms are simulated, in process or on phones
     platforms = {n: p.model_dump(mode="json") for n, p in job.profiles.items()} \
-        if job.spec.devices.backend == "sim" else None
+        if simulated else None
     summary = summarize(steps, job_id=job.job_id, planned=planned, config=config,
                         platforms=platforms)
     store.write_text("summary.json", json.dumps(summary, indent=1))
