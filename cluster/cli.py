@@ -226,6 +226,51 @@ def _add_farm(sub) -> None:
     devices.set_defaults(func=_devices)
 
 
+def _record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bubblescope.actors.recorder import RecorderConfig, record
+
+    from .job import SCRCPY_SERVER_LOCATIONS
+
+    jar = args.server_jar or next((Path(p).expanduser() for p in SCRCPY_SERVER_LOCATIONS
+                                   if Path(p).expanduser().is_file()), None)
+    if jar is None or not Path(jar).is_file():
+        raise ConfigError(f"no scrcpy server file at {jar or ', '.join(SCRCPY_SERVER_LOCATIONS)}"
+                          " (`bubblescope farm up` writes the virtual one)", key="--server-jar")
+    config = RecorderConfig(out=Path(args.out), participant=args.participant,
+                            server_jar=Path(jar), app=args.app, platform=args.platform,
+                            duration_s=args.duration, views=args.views)
+    try:
+        result = record(args.device, config, adb_port=args.adb_port)
+    except KeyboardInterrupt:
+        print("interrupted before the recording began; nothing written", file=sys.stderr)
+        return 130
+    print(f"recorded {result.views} views ({result.stop_reason}) to {result.session_file}; "
+          f"clock offset {result.clock.offset_s:.6f} s")
+    return 0 if result.ok else 1
+
+
+def _add_record(sub) -> None:
+    from pathlib import Path
+
+    record = sub.add_parser("record", help="record a person browsing a short-video app on a "
+                            "phone into a session dataset (Ctrl-C stops and writes)")
+    record.add_argument("--device", required=True, help="adb serial (host:port connects it)")
+    record.add_argument("--participant", required=True, help="participant (collector) id")
+    record.add_argument("--out", required=True, help="session dataset folder")
+    record.add_argument("--adb-port", type=int, default=5037, help="adb server port")
+    record.add_argument("--app", default="bubblescope-sim",
+                        help="app driver (actors/data/apps.yaml)")
+    record.add_argument("--server-jar", type=Path,
+                        help="scrcpy server file (default: the job spec's default locations)")
+    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    record.add_argument("--views", type=int, help="stop after this many completed views")
+    record.add_argument("--platform", help="platform name for the session (default: the "
+                        "virtual phone's platform, else the app driver's name)")
+    record.set_defaults(func=_record)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bubblescope",
                                      description="Audit the filter bubbles of short-video feeds.")
@@ -235,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_misc(sub)
     _add_dataset(sub)
     _add_farm(sub)
+    _add_record(sub)
     return parser
 
 

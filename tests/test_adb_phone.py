@@ -16,7 +16,7 @@ from bubblescope.sim.android.server_jar import build_server_jar
 from tests.adb_server import private_adb_server
 
 pytestmark = pytest.mark.slow
-WARP = 4.0
+WARP = 2.0  # slow enough that a loaded CI machine still hits the watch times
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_watch_time_and_engagement_reach_the_platform(rig) -> None:
     feedback = phone.app_state().feedback[-4:]
     for sent, action in zip(feedback, targets, strict=True):
         # commenting and sharing happen while the video still plays, so they add to it
-        slack = 5.0 if action.comment or action.share else 1.5
+        slack = 5.0 if action.comment or action.share else 2.0
         assert action.watch_s - 0.5 <= sent.watch_s <= action.watch_s + slack, (sent, action)
     assert [f.like for f in feedback] == [False, True, False, False]
     assert feedback[2].comment and feedback[3].share

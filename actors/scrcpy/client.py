@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from .protocol import (
     DEVICE_NAME_BYTES,
     FRAME_HEADER_BYTES,
     Dialect,
+    PacketHeader,
     ProtocolError,
     codec_name,
     decode_codec_id,
@@ -40,6 +42,11 @@ log = logging.getLogger(__name__)
 _MISMATCH = re.compile(r"The server version \(([^)]+)\) does not match the client")
 CONNECT_ATTEMPTS = 100  # the stock client's: 100 tries, 100 ms apart
 CONNECT_DELAY_S = 0.1
+
+# Called by the reader threads with every media packet as it arrived ("video" or "audio", its
+# header, its payload), config packets included, before the client decodes it: a recorder
+# muxes the encoded stream as is instead of re-encoding decoded frames.
+PacketSink = Callable[[str, PacketHeader, bytes], None]
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,10 @@ class StreamState:
 
 
 class ScrcpyClient:
-    def __init__(self, device: adbutils.AdbDevice, config: ScrcpyConfig) -> None:
+    def __init__(self, device: adbutils.AdbDevice, config: ScrcpyConfig,
+                 packet_sink: PacketSink | None = None) -> None:
         self.device, self.config = device, config
+        self._packet_sink = packet_sink
         self.state = StreamState(frames=deque(maxlen=config.history), audio=deque(maxlen=2000))
         self.device_name = ""
         self.options: ServerOptions | None = None
@@ -211,9 +220,20 @@ class ScrcpyClient:
                 continue
             yield header, _recv_exactly(sock, header.size)
 
+    def _sink(self, name: str, header: PacketHeader, payload: bytes) -> None:
+        """Hand the packet to the sink; a failing sink is logged, never ends the stream that
+        the driver reads frames from."""
+        if self._packet_sink is None:
+            return
+        try:
+            self._packet_sink(name, header, payload)
+        except Exception:
+            log.exception("scrcpy %s packet sink of %s failed", name, self.device.serial)
+
     def _reader(self, name: str, handle) -> None:
         try:
             for header, payload in self._packets(self._sockets[name]):
+                self._sink(name, header, payload)
                 handle(header, payload)
         except (OSError, ScrcpyError, ProtocolError) as exc:
             if self._closing.is_set():
