@@ -7,6 +7,9 @@ import sys
 
 from bubblescope.errors import BubblescopeError, ConfigError
 
+from .cli_data import add_dataset, add_persona_from_dataset
+from .cli_devices import add_farm, add_record
+
 EXIT_USAGE = 2
 
 
@@ -36,36 +39,6 @@ def _persona_from_sim(args: argparse.Namespace) -> int:
     from bubblescope.sim.recruit import persona_from_human
 
     persona = persona_from_human(args.name, seed=args.seed, records=args.records)
-    save_persona(persona, args.out)
-    print(f"wrote persona {persona.id} ({persona.stats.n_records} records) to {args.out}")
-    return 0
-
-
-def _dataset_import_personaact(args: argparse.Namespace) -> int:
-    from bubblescope.personas.import_personaact import import_personaact
-
-    result = import_personaact(args.src, args.out, collectors=args.collector)
-    empty = f"; {len(result.empty_sessions)} without records" if result.empty_sessions else ""
-    print(f"imported {result.sessions} sessions ({result.records} records{empty}) of "
-          f"{', '.join(result.participants)} into {args.out}")
-    return 0
-
-
-def _dataset_stats(args: argparse.Namespace) -> int:
-    import json
-
-    from bubblescope.personas.dataset import dataset_summary, summary_table
-
-    summary = dataset_summary(args.dir)
-    print(json.dumps(summary, indent=1) if args.json else summary_table(summary))
-    return 0
-
-
-def _persona_from_dataset(args: argparse.Namespace) -> int:
-    from bubblescope.personas.dataset import persona_from_dataset
-    from bubblescope.personas.loader import save_persona
-
-    persona = persona_from_dataset(args.dir, args.participant, narrative=args.narrative)
     save_persona(persona, args.out)
     print(f"wrote persona {persona.id} ({persona.stats.n_records} records) to {args.out}")
     return 0
@@ -123,152 +96,12 @@ def _add_misc(sub) -> None:
     from_sim.add_argument("--seed", type=int, default=0)
     from_sim.add_argument("--records", type=int, help="videos to record (default: as calibrated)")
     from_sim.set_defaults(func=_persona_from_sim)
-    _add_persona_from_dataset(persona_sub)
+    add_persona_from_dataset(persona_sub)
     platforms = sub.add_parser("platforms", help="list the named simulated platform profiles")
     platforms.set_defaults(func=_platforms)
     schema = sub.add_parser("schema", help="JSON Schema of a file format (every key described)")
     schema.add_argument("kind", choices=["job", "persona", "platform"])
     schema.set_defaults(func=_schema)
-
-
-def _add_persona_from_dataset(persona_sub) -> None:
-    from_dataset = persona_sub.add_parser("from-dataset",
-                                          help="analyse one participant of a session dataset")
-    from_dataset.add_argument("dir", help="session dataset folder")
-    from_dataset.add_argument("--participant", required=True, help="participant id")
-    from_dataset.add_argument("--out", required=True, help="persona file to write")
-    from_dataset.add_argument("--narrative", help="self-narrative (default: a generated line)")
-    from_dataset.set_defaults(func=_persona_from_dataset)
-
-
-def _add_dataset(sub) -> None:
-    dataset = sub.add_parser("dataset", help="session datasets (what persona agents train on)")
-    dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
-    personaact = dataset_sub.add_parser("import-personaact",
-                                        help="convert PersonaAct session JSON into a dataset")
-    personaact.add_argument("src", nargs="+", help="session files, a collector folder, or a "
-                            "root of collector folders")
-    personaact.add_argument("--out", required=True, help="dataset folder (created or added to)")
-    personaact.add_argument("--collector", nargs="+", help="import only these collectors")
-    personaact.set_defaults(func=_dataset_import_personaact)
-    stats = dataset_sub.add_parser("stats", help="sessions, records and watch time per participant")
-    stats.add_argument("dir", help="dataset folder")
-    stats.add_argument("--json", action="store_true", help="print the summary as JSON")
-    stats.set_defaults(func=_dataset_stats)
-
-
-def _farm_up(args: argparse.Namespace) -> int:
-    from bubblescope.sim.android.farm import farm_up
-
-    record = farm_up(args.dir, args.devices, args.platform, args.seed, args.time_warp,
-                     args.adb_port)
-    for phone in record.phones:
-        print(f"{phone.serial}  {phone.name}  {phone.platform}  {phone.account}")
-    print(f"{len(record.phones)} virtual phones up; scrcpy server file: {record.jar}")
-    return 0
-
-
-def _farm_list(args: argparse.Namespace) -> int:
-    from bubblescope.sim.android.farm import farm_status
-
-    phones = farm_status(args.dir)
-    if not phones:
-        print(f"no farm in {args.dir}")
-    for phone in phones:
-        print(f"{phone['serial']}  {phone['name']}  adb:{phone['adb']}  "
-              f"process:{phone['process']}  {phone['platform']}  {phone['account']}")
-    return 0
-
-
-def _farm_down(args: argparse.Namespace) -> int:
-    from bubblescope.sim.android.farm import farm_down
-
-    print(f"stopped {farm_down(args.dir)} virtual phones")
-    return 0
-
-
-def _devices(args: argparse.Namespace) -> int:
-    from bubblescope.sim.android.farm import adb_client
-
-    client = adb_client(args.adb_port)
-    for device in client.list():
-        model = ""
-        if device.state == "device":
-            model = client.device(device.serial).prop.model or ""
-        print(f"{device.serial}\t{device.state}\t{model}")
-    return 0
-
-
-def _add_farm(sub) -> None:
-    from pathlib import Path
-
-    from bubblescope.sim.android.farm import DEFAULT_DIR
-
-    farm = sub.add_parser("farm", help="virtual Android phones on this machine")
-    farm_sub = farm.add_subparsers(dest="farm_command", required=True)
-    for name, func, helptext in (("up", _farm_up, "start virtual phones and adb-connect them"),
-                                 ("list", _farm_list, "the farm's phones and their state"),
-                                 ("down", _farm_down, "disconnect and stop the phones")):
-        command = farm_sub.add_parser(name, help=helptext)
-        command.add_argument("--dir", type=Path, default=DEFAULT_DIR,
-                             help=f"the farm's folder (default {DEFAULT_DIR})")
-        command.set_defaults(func=func)
-        if name == "up":
-            command.add_argument("--devices", type=int, required=True)
-            command.add_argument("--platform", default="douyin-like",
-                                 help="simulated platform profile the apps log into")
-            command.add_argument("--seed", type=int, default=0)
-            command.add_argument("--time-warp", type=float, default=1.0,
-                                 help="device seconds per real second")
-            command.add_argument("--adb-port", type=int, default=5037)
-    devices = sub.add_parser("devices", help="devices attached to adb, real or virtual")
-    devices.add_argument("--adb-port", type=int, default=5037)
-    devices.set_defaults(func=_devices)
-
-
-def _record(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from bubblescope.actors.recorder import RecorderConfig, record
-
-    from .job import SCRCPY_SERVER_LOCATIONS
-
-    jar = args.server_jar or next((Path(p).expanduser() for p in SCRCPY_SERVER_LOCATIONS
-                                   if Path(p).expanduser().is_file()), None)
-    if jar is None or not Path(jar).is_file():
-        raise ConfigError(f"no scrcpy server file at {jar or ', '.join(SCRCPY_SERVER_LOCATIONS)}"
-                          " (`bubblescope farm up` writes the virtual one)", key="--server-jar")
-    config = RecorderConfig(out=Path(args.out), participant=args.participant,
-                            server_jar=Path(jar), app=args.app, platform=args.platform,
-                            duration_s=args.duration, views=args.views)
-    try:
-        result = record(args.device, config, adb_port=args.adb_port)
-    except KeyboardInterrupt:
-        print("interrupted before the recording began; nothing written", file=sys.stderr)
-        return 130
-    print(f"recorded {result.views} views ({result.stop_reason}) to {result.session_file}; "
-          f"clock offset {result.clock.offset_s:.6f} s")
-    return 0 if result.ok else 1
-
-
-def _add_record(sub) -> None:
-    from pathlib import Path
-
-    record = sub.add_parser("record", help="record a person browsing a short-video app on a "
-                            "phone into a session dataset (Ctrl-C stops and writes)")
-    record.add_argument("--device", required=True, help="adb serial (host:port connects it)")
-    record.add_argument("--participant", required=True, help="participant (collector) id")
-    record.add_argument("--out", required=True, help="session dataset folder")
-    record.add_argument("--adb-port", type=int, default=5037, help="adb server port")
-    record.add_argument("--app", default="bubblescope-sim",
-                        help="app driver (actors/data/apps.yaml)")
-    record.add_argument("--server-jar", type=Path,
-                        help="scrcpy server file (default: the job spec's default locations)")
-    record.add_argument("--duration", type=float, help="stop after this many seconds")
-    record.add_argument("--views", type=int, help="stop after this many completed views")
-    record.add_argument("--platform", help="platform name for the session (default: the "
-                        "virtual phone's platform, else the app driver's name)")
-    record.set_defaults(func=_record)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,9 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit(sub)
     _add_submit(sub)
     _add_misc(sub)
-    _add_dataset(sub)
-    _add_farm(sub)
-    _add_record(sub)
+    add_dataset(sub)
+    add_farm(sub)
+    add_record(sub)
     return parser
 
 

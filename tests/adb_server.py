@@ -21,26 +21,15 @@ from pathlib import Path
 import adbutils
 import pytest
 
+from tests.system_programs import free_port, require_binary
+
 INSTALL_HINT = "install Debian's adb (make test does it)"
 COMMAND_TIMEOUT_S = 30.0
 POLL_S = 0.1
 
 
 def require_adb() -> Path:
-    """/usr/bin/adb, else adb on PATH; fails the test when neither exists."""
-    path = Path("/usr/bin/adb")
-    if path.is_file():
-        return path
-    found = shutil.which("adb")
-    if found is None:
-        pytest.fail(f"adb not found: {INSTALL_HINT}")
-    return Path(found)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return require_binary("adb", INSTALL_HINT)
 
 
 @dataclass

@@ -9,8 +9,6 @@ green run always means these checks ran.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.system_programs import free_port
+from tests.system_programs import require_binary as require_program
+
 INSTALL_HINT = "install Debian's prometheus (make test does it)"
 REQUEST_TIMEOUT_S = 5.0
 POLL_S = 0.2
@@ -29,20 +30,7 @@ Sample = dict  # one element of a Prometheus API "vector" result
 
 
 def require_binary(name: str) -> Path:
-    """/usr/bin/<name>, else <name> on PATH; fails the test when neither exists."""
-    path = Path("/usr/bin") / name
-    if path.is_file():
-        return path
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} not found: {INSTALL_HINT}")
-    return Path(found)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return require_program(name, INSTALL_HINT)
 
 
 @dataclass
