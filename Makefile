@@ -5,12 +5,12 @@ PYTHON ?= python3
 comma := ,
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,perception
+EXTRAS ?= dev,perception,train
 # The perception extra needs torch. Where a plain `pip install torch` would pull a multi-GB CUDA
 # build, pin the CPU build that this machine image carries; users elsewhere keep the torch they
 # have (an importable torch is never replaced).
 TORCH_PIN ?= torch==2.13.0
-NEEDS_TORCH ?= $(if $(findstring perception,$(EXTRAS)),1,0)
+NEEDS_TORCH ?= $(if $(or $(findstring perception,$(EXTRAS)),$(findstring train,$(EXTRAS))),1,0)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 SYSTEM_PACKAGES := prometheus chromium adb espeak-ng
 

@@ -7,6 +7,7 @@ import sys
 
 from bubblescope.errors import BubblescopeError, ConfigError
 
+from .cli_agent import add_model, add_train
 from .cli_data import add_dataset, add_persona_from_dataset
 from .cli_devices import add_farm, add_record
 
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset(sub)
     add_farm(sub)
     add_record(sub)
+    add_model(sub)
+    add_train(sub)
     return parser
 
 

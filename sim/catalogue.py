@@ -144,6 +144,14 @@ class Catalogue:
     def video_id(self, video: int) -> str:
         return f"v{self.config.seed:x}-{video:06d}"
 
+    def video_index(self, video_id: str) -> int | None:
+        """The video number behind `video_id`, or None when it is not from this catalogue."""
+        prefix, _, number = video_id.partition("-")
+        if prefix != f"v{self.config.seed:x}" or not number.isdigit():
+            return None
+        video = int(number)
+        return video if video < self.n_videos else None
+
     def text(self, video: int) -> VideoText:
         rng = random.Random(self.config.seed * 1_000_003 + video)
         words = self._words[self.video_sub[video]]

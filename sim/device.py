@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from bubblescope.actors.device import Device
-from bubblescope.contracts import Action, Observation, VideoTruth
+from bubblescope.contracts import Action, Frame, Observation, VideoTruth
 
-from .catalogue import CatalogueConfig, build_catalogue
+from .catalogue import Catalogue, CatalogueConfig, build_catalogue
 from .platform import AccountState, Feedback, Platform
 from .profiles import PlatformProfile, named_profiles
 
@@ -27,6 +27,24 @@ class SimWorld:
     catalogue: CatalogueConfig = CatalogueConfig()
     profiles: dict[str, PlatformProfile] = field(default_factory=named_profiles)
     swipe_s: float = 0.4  # device time a swipe to the next video takes
+
+
+def screen_text(catalogue: Catalogue, video: int) -> str:
+    """What the simulated app shows as text over a video: title, creator, caption, counters."""
+    text = catalogue.text(video)
+    likes = int(catalogue.video_weight[video] * 20_000) + 3
+    return (f"{text.title}\n@{text.creator}\n{text.caption}\n"
+            f"{likes} likes  {likes // 9} comments  {likes // 30} shares")
+
+
+def observe_video(catalogue: Catalogue, video: int, clock: datetime,
+                  frames: tuple[Frame, ...] = ()) -> Observation:
+    """The observation an in-process device gives for `video` (text read off the screen)."""
+    return Observation(
+        device_time=clock, transcript=catalogue.text(video).transcript,
+        on_screen_text=screen_text(catalogue, video), video_id=catalogue.video_id(video),
+        video_duration_s=float(catalogue.video_duration[video]), frames=frames,
+    )
 
 
 class InProcessDevice(Device):
@@ -64,15 +82,7 @@ class InProcessDevice(Device):
         platform.begin_phase(account)
 
     def observe(self) -> Observation:
-        text = self.catalogue.text(self._video)
-        likes = int(self.catalogue.video_weight[self._video] * 20_000) + 3
-        screen = (f"{text.title}\n@{text.creator}\n{text.caption}\n"
-                  f"{likes} likes  {likes // 9} comments  {likes // 30} shares")
-        return Observation(
-            device_time=self.clock, transcript=text.transcript, on_screen_text=screen,
-            video_id=self.catalogue.video_id(self._video),
-            video_duration_s=float(self.catalogue.video_duration[self._video]),
-        )
+        return observe_video(self.catalogue, self._video, self.clock)
 
     def act(self, action: Action) -> None:
         platform, account = self._live

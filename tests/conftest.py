@@ -51,3 +51,12 @@ SMALL_JOB = """
 @pytest.fixture
 def small_job(tmp_path: Path) -> Path:
     return write_job(tmp_path, SMALL_JOB)
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory) -> Path:
+    """A tiny Qwen2.5-VL with our own tokenizer, built once per test session (~10 s)."""
+    from bubblescope.trainer.tiny_corpus import tiny_corpus
+    from bubblescope.trainer.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-vlm"), tiny_corpus(catalogue_step=40))

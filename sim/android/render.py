@@ -261,6 +261,11 @@ class Renderer:
         self._canvas.paste(look.disc, (int(cx) - r, int(cy) - r), look.disc)
         return self._canvas
 
+    def video_frame(self, video: int, position_s: float) -> np.ndarray:
+        """(H, W, 3) uint8 RGB of the video alone at `position_s`, without the app's overlays."""
+        state = ScreenState("app", video=video, position_s=position_s)
+        return np.array(self._video_frame(state))
+
     def _overlay(self, tree: View) -> list[tuple[Image.Image, tuple[int, int]]]:
         key = tuple((v.name, v.text, v.checked, v.enabled, v.bounds) for v in tree.walk())
         if key not in self._overlays:

@@ -1,0 +1,110 @@
+"""Training samples: time-ordered session split, per-session history, labels, ablations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bubblescope.personas.loader import load_persona
+from bubblescope.personas.schema import Session, TraceRecord
+from bubblescope.serve.action_grammar import parse_action
+from bubblescope.serve.agent_prompt import PromptConfig, decision_prompt
+from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
+from bubblescope.sim.observations import TraceFrames, TraceObserver
+from bubblescope.sim.recruit import record_trace
+from bubblescope.trainer.dataset import (
+    SPLITS,
+    build_samples,
+    sft_row,
+    split_sessions,
+    without_persona,
+)
+from tests.conftest import EXAMPLES
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _session(i: int, records: int) -> Session:
+    rows = tuple(TraceRecord(timestamp=T0 + timedelta(days=i, seconds=j + 1),
+                             viewing_duration=1.0) for j in range(records))
+    return Session(session_id=f"s{i:03d}", collector="p", platform="x",
+                   start_time=T0 + timedelta(days=i), records=rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=30), st.randoms())
+def test_split_is_whole_sessions_in_time_order(sizes, rnd):
+    sessions = [_session(i, n) for i, n in enumerate(sizes)]
+    rnd.shuffle(sessions)
+    splits = split_sessions(sessions)
+    ordered = [s.session_id for name in SPLITS for s in splits[name]]
+    assert ordered == sorted(s.session_id for s in sessions)  # each once, in time order
+    if len(sessions) >= 3:
+        assert all(splits[name] for name in SPLITS)
+    if len(sessions) >= 20 and max(sizes) <= 3 * min(sizes):
+        total = sum(sizes)
+        train = sum(len(s.records) for s in splits["train"])
+        assert 0.65 * total <= train <= 0.9 * total
+
+
+@pytest.fixture(scope="module")
+def samples():
+    persona = load_persona(EXAMPLES / "personas" / "concentrated.yaml")
+    sessions = record_trace("concentrated", seed=0, records=300)
+    observer = TraceObserver(build_catalogue(CatalogueConfig(seed=0)), TraceFrames(count=2))
+    config = PromptConfig(history=3, frames=2, frame_edge=64)
+    return persona, sessions, observer, build_samples(sessions, persona,
+                                                      lambda _s: observer.observe, config)
+
+
+def test_history_stays_inside_its_session(samples):
+    _, _, _, splits = samples
+    for sample in splits["train"]:
+        text = sample.prompt.messages[1]["content"][0]["text"]
+        listed = text.count("\n1. ") + sum(text.count(f"\n{i}. ") for i in (2, 3))
+        assert listed == min(sample.index, 3)
+
+
+def test_label_is_the_persons_action_and_parses_back(samples):
+    _, sessions, _, splits = samples
+    records = {(s.session_id, i): r for s in sessions for i, r in enumerate(s.records)}
+    for sample in splits["train"][:80]:
+        record = records[(sample.session_id, sample.index)]
+        row = sft_row(sample)
+        answer = row["completion"][0]["content"][0]["text"]
+        parsed = parse_action(answer, fallback_watch_s=99.0)
+        assert parsed.format_ok
+        assert parsed.action.watch_s == pytest.approx(record.viewing_duration, abs=0.051)
+        assert parsed.action.like == record.did("like")
+        assert row["target_like"] == record.did("like")
+        assert sample.category and sample.category in answer
+
+
+def test_frames_are_images_in_the_prompt(samples):
+    _, _, _, splits = samples
+    sample = splits["test"][0]
+    parts = sample.prompt.messages[1]["content"]
+    assert sum(part["type"] == "image" for part in parts) == len(sample.prompt.images) == 2
+    assert max(sample.prompt.images[0].size) <= 64
+
+
+def test_persona_ablation_drops_only_the_profile(samples):
+    persona, sessions, observer, _ = samples
+    record = sessions[0].records[0]
+    observation = observer.observe(record)
+    full = decision_prompt(persona, observation, [], PromptConfig())
+    ablated = decision_prompt(persona, observation, [], without_persona(PromptConfig()))
+    full_text = full.messages[1]["content"][0]["text"]
+    ablated_text = ablated.messages[1]["content"][0]["text"]
+    assert persona.narrative.split()[0] in full_text and "Who you are" in full_text
+    assert "Who you are" not in ablated_text and full_text.endswith(ablated_text)
+
+
+def test_unknown_videos_are_skipped_not_invented():
+    observer = TraceObserver(build_catalogue(CatalogueConfig(seed=0)), TraceFrames(count=0))
+    foreign = TraceRecord(timestamp=T0, viewing_duration=2.0, video_id="v1-000003")
+    assert observer.observe(foreign) is None
+    assert observer.observe(TraceRecord(timestamp=T0, viewing_duration=2.0)) is None

@@ -1,0 +1,1 @@
+"""Dataset builder, SFT and GRPO training under Ray Train, rewards, fidelity evaluation."""

@@ -1,0 +1,27 @@
+"""Errors of the training part.
+
+    BubblescopeError
+    └── TrainError                (code "train")
+        ├── TrainConfigError      a training config or its data source is wrong (ConfigError)
+        └── TrainingFailed        the Ray Train run ended without a checkpoint
+
+Each keeps bubblescope's picklable shape, so it survives Ray's worker boundary.
+"""
+
+from __future__ import annotations
+
+from bubblescope.errors import BubblescopeError, ConfigError
+
+
+class TrainError(BubblescopeError):
+    code = "train"
+
+
+class TrainConfigError(TrainError, ConfigError):
+    """The message is one line naming the file, the key and what to do."""
+
+    code = "train.config"
+
+
+class TrainingFailed(TrainError):
+    code = "train.failed"
