@@ -184,7 +184,7 @@ class Coordinator:
             slot.pid = await self._call(slot.handle.pid.remote(), 120.0)
         persona = self.job.personas[run.persona]
         checkpoint = self.store.checkpoint(run.run_id)
-        await self._call(slot.handle.start.remote(run, persona, self.spec.policy.kind, checkpoint),
+        await self._call(slot.handle.start.remote(run, persona, self.spec.policy, checkpoint),
                          120.0)
         slot.state = "running"
         next_step = checkpoint["next_step"] if checkpoint else 0

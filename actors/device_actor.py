@@ -23,10 +23,13 @@ class DeviceActor:
         self.device = make_device(serial, config)
         self.stepper: RunStepper | None = None
 
-    def start(self, run: RunSpec, persona: Persona, policy_kind: str,
+    def start(self, run: RunSpec, persona: Persona, policy_spec,
               checkpoint: dict | None) -> int:
-        """Open `run` on this device, fresh or from `checkpoint`; returns the next step."""
-        policy = build_policy(policy_kind, persona, run.seed)
+        """Open `run` on this device, fresh or from `checkpoint`; returns the next step.
+
+        `policy_spec` is the job's policy section (kind, and the agent settings for kind
+        agent)."""
+        policy = build_policy(policy_spec.kind, persona, run.seed, policy_spec.agent)
         classifier = make_classifier(self.device, self.config)
         self.stepper = RunStepper(run, persona, self.device, policy, classifier)
         self.stepper.start(checkpoint)

@@ -30,7 +30,8 @@ def _train(args: argparse.Namespace) -> int:
     ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
     print(f"{args.algorithm} for persona {persona.id} on {config.base_model} "
           f"({config.workers} worker(s), gpu={config.use_gpu})", flush=True)
-    result = run_training(args.algorithm, config, persona, name=args.name)
+    result = run_training(args.algorithm, config, persona, name=args.name,
+                          init_adapter=args.init_adapter)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()
                       if isinstance(v, int | float))
     print(f"registered adapter {result.adapter} ({shown})")
@@ -51,10 +52,12 @@ def add_model(sub) -> None:
 
 def add_train(sub) -> None:
     train = sub.add_parser("train", help="train a persona's LoRA adapter on Ray Train")
-    train.add_argument("algorithm", choices=["sft"], help="training algorithm")
+    train.add_argument("algorithm", choices=["sft", "grpo"], help="training algorithm")
     train.add_argument("--persona", required=True, help="persona file")
     train.add_argument("--config", required=True, help="training config (YAML)")
     train.add_argument("--base-model", help="override the config's base_model folder")
     train.add_argument("--name", help="adapter name in the registry (default: the algorithm)")
+    train.add_argument("--init-adapter", metavar="PATH", help="grpo: start from this registered "
+                       "SFT adapter, merged into the base (SFT+GRPO)")
     train.add_argument("--address", help="Ray cluster address (default: start a local one)")
     train.set_defaults(func=_train)

@@ -138,6 +138,35 @@ def _resolve_device_files(spec: JobSpec, base: Path, source: str) -> JobSpec:
     return spec.model_copy(update={"devices": spec.devices.model_copy(update={"adb": adb})})
 
 
+def _resolve_agent(spec: JobSpec, base: Path, source: str,
+                   personas: dict[str, Persona]) -> JobSpec:
+    """kind agent: base model and adapters as absolute paths, checked before anything runs."""
+    agent = spec.policy.agent
+    if agent is None:
+        return spec
+    from bubblescope.serve.adapters import check_adapter
+    from bubblescope.serve.errors import ServeError
+    from bubblescope.serve.vlm import check_model_dir
+
+    def absolute(value: str) -> str:
+        return str((base / Path(value).expanduser()).resolve())
+
+    adapters = {pid: absolute(path) for pid, path in agent.adapters.items()}
+    try:
+        check_model_dir(absolute(agent.base_model))
+        for pid, path in adapters.items():
+            check_adapter(path, pid)
+    except ServeError as error:
+        raise JobFileError(str(error), source=source, key="policy.agent") from error
+    strangers = sorted(set(adapters) - set(personas))
+    if strangers:
+        raise JobFileError(f"adapters for personas not in this job: {strangers}",
+                           source=source, key="policy.agent.adapters")
+    agent = agent.model_copy(update={"base_model": absolute(agent.base_model),
+                                     "adapters": adapters})
+    return spec.model_copy(update={"policy": spec.policy.model_copy(update={"agent": agent})})
+
+
 def _storage_path(value: str, base: Path) -> str:
     if "://" in value:
         return value
@@ -160,11 +189,13 @@ def load_job(path: str | Path, *, job_id: str | None = None,
     # --out is relative to where the user stands; storage_path to the job file
     storage = _storage_path(storage_path, Path.cwd()) if storage_path \
         else _storage_path(spec.storage_path, base)
+    personas = _personas(spec, base, source)
+    spec = _resolve_agent(spec, base, source, personas)
     return ResolvedJob(
         spec=spec,
         job_id=resolved_id,
         source=str(path.resolve()),
         storage_path=storage,
-        personas=_personas(spec, base, source),
+        personas=personas,
         profiles=_profiles(spec, source),
     )

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bubblescope.serve.agent_config import AgentPolicySpec
+
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -42,9 +44,19 @@ class ExperimentsSpec(_Spec):
 
 
 class PolicySpec(_Spec):
-    kind: Literal["persona-stats", "random"] = Field(
+    kind: Literal["persona-stats", "random", "agent"] = Field(
         default="persona-stats", description="which policy decides how each video is watched"
     )
+    agent: AgentPolicySpec | None = Field(
+        default=None, description="kind agent: the Qwen2.5-VL policy served by Ray Serve")
+
+    @model_validator(mode="after")
+    def _agent_section(self) -> PolicySpec:
+        if self.kind == "agent" and self.agent is None:
+            raise ValueError("kind agent needs policy.agent (base_model and adapters)")
+        if self.kind != "agent" and self.agent is not None:
+            raise ValueError(f"policy.agent is only read with kind agent, not {self.kind!r}")
+        return self
 
 
 class ScrcpySpec(_Spec):

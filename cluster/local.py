@@ -57,12 +57,29 @@ def _device_cap(job: ResolvedJob, started_here: bool) -> int:
     devices = job.spec.devices
     if not started_here or devices.cpus_per_device == 0:
         return devices.count
-    cpus = ray.cluster_resources().get("CPU", 1.0)
+    cpus = ray.cluster_resources().get("CPU", 1.0) - _policy_cpus(job)
     fits = max(1, math.floor(cpus / devices.cpus_per_device + 1e-9))
     if fits < devices.count:
         _say(f"warning: {devices.count} devices x {devices.cpus_per_device} CPU do not fit in "
              f"this machine's {cpus:g} CPUs; running {fits} at a time")
     return min(fits, devices.count)
+
+
+def _policy_cpus(job: ResolvedJob) -> float:
+    agent = job.spec.policy.agent
+    return agent.deployment.replicas * agent.deployment.cpus_per_replica if agent else 0.0
+
+
+def _deploy_policy(job: ResolvedJob) -> None:
+    """kind agent: start (or update) the policy app on Serve before any device asks it."""
+    agent = job.spec.policy.agent
+    if agent is None:
+        return
+    from bubblescope.serve.policy_app import deploy_policy
+
+    _say(f"policy: deploying {agent.deployment.app_name} ({agent.base_model}, "
+         f"{len(agent.adapters)} adapter(s))")
+    deploy_policy(agent, list(job.personas.values()))
 
 
 def _coordinator(job: ResolvedJob, devices: int):
@@ -178,6 +195,7 @@ def run_audit(job: ResolvedJob, options: AuditOptions = AuditOptions()) -> int:
     state = prepare_store(job, store)
     _say(f"{'resuming' if state == 'resume' else 'starting'} job {job.job_id} -> {store.root}")
     started_here = _start_ray(options.address)
+    _deploy_policy(job)
     driver = _Driver(job, _device_cap(job, started_here), options)
     exporter = _exporter(job, options, lambda: driver.latest)
     if exporter is not None:

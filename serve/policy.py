@@ -37,9 +37,16 @@ class Policy(ABC):
         """Resume from `snapshot`."""
 
 
-def build_policy(kind: str, persona: Persona, seed: int) -> Policy:
+def build_policy(kind: str, persona: Persona, seed: int, agent=None) -> Policy:
+    """The policy of `kind`; kind agent also needs `agent`, the job's AgentPolicySpec."""
     from .baselines import PersonaStatsPolicy, RandomPolicy
 
+    if kind == "agent":
+        from .agent_policy import AgentPolicy
+
+        if agent is None:
+            raise ValueError("policy kind agent needs its agent settings")
+        return AgentPolicy(agent, persona)
     if kind == "persona-stats":
         return PersonaStatsPolicy(persona, seed)
     if kind == "random":

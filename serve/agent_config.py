@@ -1,0 +1,59 @@
+"""How an audit's agent policy is served: base model, adapters, deployment, generation.
+
+Declared once here (pydantic, `extra="forbid"`) and embedded in the job spec under
+`policy.agent`; the Serve app, the client policy and job validation all read this one schema.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploymentSpec(_Spec):
+    app_name: str = Field(default="bubblescope-policy", description="Ray Serve application name")
+    replicas: int = Field(default=1, ge=1, description="policy replicas")
+    max_adapters_per_replica: int = Field(
+        default=8, ge=1, description="adapters a replica keeps loaded (least recently used go)")
+    max_batch_size: int = Field(default=16, ge=1, description="decisions generated together")
+    batch_wait_s: float = Field(default=0.02, ge=0, le=5,
+                                description="longest wait for a batch to fill")
+    cpus_per_replica: float = Field(default=1, gt=0)
+    gpus_per_replica: float = Field(default=0, ge=0)
+    max_ongoing_requests: int = Field(default=64, ge=1,
+                                      description="requests a replica accepts at once")
+    http_port: int | None = Field(default=8000, ge=1, le=65535, description="Serve's HTTP "
+                                  "port on this cluster (POST /<app_name>); none: no HTTP")
+
+
+class GenerationSpec(_Spec):
+    max_new_tokens: int = Field(default=64, ge=8, le=4096, description="answer length cap")
+    temperature: float = Field(default=0.0, ge=0, le=2, description="0: greedy, so a resumed "
+                               "step decides exactly as before")
+
+
+class AgentPromptSpec(_Spec):
+    history: int = Field(default=5, ge=0, description="K: earlier videos in the prompt")
+    frames: int = Field(default=1, ge=0, description="current frames in the prompt")
+    frame_edge: int = Field(default=448, ge=28, description="longest frame edge, pixels")
+    persona: bool = Field(default=True, description="false: the -Persona ablation")
+
+
+class AgentPolicySpec(_Spec):
+    base_model: str = Field(description="folder of the Qwen2.5-VL checkpoint (relative to the "
+                            "job file)")
+    adapters: dict[str, str] = Field(
+        default_factory=dict, description="persona id -> adapter folder (relative to the job "
+        "file); a persona without one is played by the base model (LLM-Sim)")
+    deployment: DeploymentSpec = DeploymentSpec()
+    generation: GenerationSpec = GenerationSpec()
+    prompt: AgentPromptSpec = AgentPromptSpec()
+    decide_timeout_s: float = Field(default=120, gt=0, description="longest wait for one "
+                                    "decision, retries after a replica failure included")
+
+    def adapter_key(self, persona: str) -> str:
+        """The multiplexed model id Serve routes on: one per adapter, '' for the base model."""
+        return persona if persona in self.adapters else ""
