@@ -32,8 +32,13 @@ sysdeps:
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q
 
+# The ground-truth quickstart (persona-stats policy), then the same personas played by the
+# trained tiny agents on Ray Serve; the agents are trained on first run and cached.
 audit: $(STAMP)
 	$(BIN)/bubblescope audit examples/quickstart.yaml
+	$(BIN)/bubblescope agents quickstart --job examples/quickstart-agent.yaml \
+		--job-out results/quickstart-agent.yaml
+	$(BIN)/bubblescope audit results/quickstart-agent.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

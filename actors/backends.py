@@ -20,7 +20,7 @@ def world_of(job) -> SimWorld:
     world = job.spec.world
     return SimWorld(catalogue=CatalogueConfig(seed=job.spec.seed, videos=world.catalogue_videos,
                                               creators=world.creators),
-                    profiles=dict(job.profiles))
+                    profiles=dict(job.profiles), pace=job.spec.devices.sim_pace)
 
 
 def device_config_of(job) -> DeviceConfig:

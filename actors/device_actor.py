@@ -30,7 +30,13 @@ class DeviceActor:
         `policy_spec` is the job's policy section (kind, and the agent settings for kind
         agent)."""
         policy = build_policy(policy_spec.kind, persona, run.seed, policy_spec.agent)
-        classifier = make_classifier(self.device, self.config)
+        agent = policy_spec.agent
+        if agent is not None and agent.classify:
+            from bubblescope.serve.agent_policy import VlmClassifier
+
+            classifier = VlmClassifier(agent.deployment.app_name, agent.decide_timeout_s)
+        else:
+            classifier = make_classifier(self.device, self.config)
         self.stepper = RunStepper(run, persona, self.device, policy, classifier)
         self.stepper.start(checkpoint)
         return self.stepper.next_step

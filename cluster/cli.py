@@ -7,7 +7,7 @@ import sys
 
 from bubblescope.errors import BubblescopeError, ConfigError
 
-from .cli_agent import add_model, add_train
+from .cli_agent import add_agents, add_eval, add_model, add_serve, add_train
 from .cli_data import add_dataset, add_persona_from_dataset
 from .cli_devices import add_farm, add_record
 
@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_record(sub)
     add_model(sub)
     add_train(sub)
+    add_eval(sub)
+    add_agents(sub)
+    add_serve(sub)
     return parser
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bubblescope.trainer.errors import TrainConfigError
+
 
 def _model_tiny(args: argparse.Namespace) -> int:
     from bubblescope.trainer.tiny_corpus import tiny_corpus
@@ -17,25 +19,185 @@ def _model_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_pretrain(args: argparse.Namespace) -> int:
+    import ray
+
+    from bubblescope.trainer.config import load_train_config
+    from bubblescope.trainer.pretrain import CrowdSpec, run_pretrain
+
+    overrides = {"base_model": args.base_model} if args.base_model else {}
+    config = load_train_config(args.config, overrides)
+    crowd = CrowdSpec(humans=args.humans, records=args.records, seed=args.seed)
+    ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+    print(f"pretraining {config.base_model} on {crowd.humans} synthetic humans x "
+          f"{crowd.records} videos", flush=True)
+    metrics = run_pretrain(config, crowd, args.out)
+    print(f"wrote {args.out} (train loss {metrics.get('train_loss', float('nan')):.4g})")
+    return 0
+
+
+def _config_and_personas(args: argparse.Namespace):
+    from bubblescope.personas.loader import load_persona
+    from bubblescope.trainer.config import load_train_config
+
+    paths = args.persona or [f"examples/personas/{name}.yaml"
+                             for name in ("concentrated", "dispersed")]
+    personas = [load_persona(path) for path in paths]
+    overrides = {"base_model": args.base_model} if args.base_model else {}
+    return load_train_config(args.config, overrides), personas
+
+
 def _train(args: argparse.Namespace) -> int:
     import ray
 
-    from bubblescope.personas.loader import load_persona
-    from bubblescope.trainer.config import load_train_config
-    from bubblescope.trainer.runner import run_training
+    from bubblescope.trainer.runner import run_pooled_sft, run_training
 
-    persona = load_persona(args.persona)
-    overrides = {"base_model": args.base_model} if args.base_model else {}
-    config = load_train_config(args.config, overrides)
+    config, personas = _config_and_personas(args)
+    if len(personas) > 1 and not args.pooled:
+        raise TrainConfigError("several --persona need --pooled (one adapter for all, the "
+                               "-Persona ablation); otherwise train one persona at a time")
     ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
-    print(f"{args.algorithm} for persona {persona.id} on {config.base_model} "
-          f"({config.workers} worker(s), gpu={config.use_gpu})", flush=True)
-    result = run_training(args.algorithm, config, persona, name=args.name,
-                          init_adapter=args.init_adapter)
+    who = ", ".join(p.id for p in personas)
+    print(f"{args.algorithm} for {who}{' (pooled, no profiles)' if args.pooled else ''} on "
+          f"{config.base_model} ({config.workers} worker(s), gpu={config.use_gpu})", flush=True)
+    if args.pooled:
+        if args.algorithm != "sft":
+            raise TrainConfigError("--pooled trains the -Persona ablation with sft only")
+        result = run_pooled_sft(config, personas, name=args.name or "nopersona")
+    else:
+        result = run_training(args.algorithm, config, personas[0], name=args.name,
+                              init_adapter=args.init_adapter)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()
                       if isinstance(v, int | float))
     print(f"registered adapter {result.adapter} ({shown})")
     return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from bubblescope.serve.agent_config import GenerationSpec
+    from bubblescope.trainer.evaluate import eval_markdown, run_eval
+
+    config, personas = _config_and_personas(args)
+    result = run_eval(config, personas, GenerationSpec(max_new_tokens=args.max_new_tokens),
+                      max_samples=args.max_samples)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(result, indent=2), "utf-8")
+    text = eval_markdown(result)
+    (out / "eval.md").write_text(text, "utf-8")
+    print(text + f"\nwrote {out / 'eval.json'} and {out / 'eval.md'}")
+    return 0
+
+
+def _agents_quickstart(args: argparse.Namespace) -> int:
+    import ray
+
+    from bubblescope.trainer.pretrain import CrowdSpec
+    from bubblescope.trainer.quickstart import ensure_agents, fill_agent_job
+
+    config, personas = _config_and_personas(args)
+    ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+    agents = ensure_agents(config, personas, CrowdSpec(humans=args.humans, records=args.records),
+                           cache=args.cache, grpo=not args.no_grpo,
+                           say=lambda line: print(line, flush=True))
+    print(f"agents: base {agents['base_model']}; adapters " + ", ".join(
+        f"{pid} -> {path}" for pid, path in agents["adapters"].items()))
+    if args.job:
+        fill_agent_job(args.job, args.job_out, agents)
+        print(f"wrote {args.job_out}")
+    return 0
+
+
+def add_agents(sub) -> None:
+    from bubblescope.trainer.quickstart import DEFAULT_CACHE
+
+    agents = sub.add_parser("agents", help="ready-trained persona agents")
+    agents_sub = agents.add_subparsers(dest="agents_command", required=True)
+    quick = agents_sub.add_parser("quickstart", help="train (or reuse) the tiny agents of the "
+                                  "quickstart personas and fill them into an agent job")
+    quick.add_argument("--persona", action="append", default=None, help="persona file (default:"
+                       " the two quickstart personas)")
+    quick.add_argument("--config", default="examples/training/tiny.yaml",
+                       help="training config")
+    quick.add_argument("--base-model", help=argparse.SUPPRESS)
+    quick.add_argument("--cache", default=DEFAULT_CACHE, help="where trained agents are kept")
+    quick.add_argument("--humans", type=int, default=8, help="crowd members for pretraining")
+    quick.add_argument("--records", type=int, default=200, help="videos per crowd member")
+    quick.add_argument("--no-grpo", action="store_true", help="SFT adapters only")
+    quick.add_argument("--job", help="agent job template whose policy.agent is filled in")
+    quick.add_argument("--job-out", default="results/quickstart-agent.yaml",
+                       help="where the filled-in job is written")
+    quick.add_argument("--address", help="Ray cluster address (default: a local one)")
+    quick.set_defaults(func=_agents_quickstart)
+
+
+def _serve_up(args: argparse.Namespace) -> int:
+    import time
+
+    import ray
+
+    from bubblescope.cluster.job import load_job
+    from bubblescope.serve.policy_app import deploy_policy
+
+    job = load_job(args.job)
+    agent = job.spec.policy.agent
+    if agent is None:
+        raise TrainConfigError(f"{args.job}: policy.kind is {job.spec.policy.kind!r}; serve up "
+                               "serves agent policies")
+    ray.init(address=args.address, include_dashboard=False, namespace="bubblescope")
+    deploy_policy(agent, list(job.personas.values()))
+    port = agent.deployment.http_port
+    where = f"; HTTP: POST http://127.0.0.1:{port}/{agent.deployment.app_name}" if port else ""
+    print(f"serving {agent.deployment.app_name}: {agent.base_model} with adapters for "
+          f"{', '.join(agent.adapters) or 'no persona'}{where}", flush=True)
+    if args.address:
+        return 0  # the app lives on in the cluster; `bubblescope serve down` removes it
+    print("local Ray: serving until Ctrl-C", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _serve_down(args: argparse.Namespace) -> int:
+    import ray
+    from ray import serve
+
+    ray.init(address=args.address, include_dashboard=False, namespace="bubblescope")
+    serve.delete(args.app)
+    print(f"removed {args.app}")
+    return 0
+
+
+def add_serve(sub) -> None:
+    serve_parser = sub.add_parser("serve", help="the persona policy on Ray Serve")
+    serve_sub = serve_parser.add_subparsers(dest="serve_command", required=True)
+    up = serve_sub.add_parser("up", help="deploy (or update) a job's agent policy app")
+    up.add_argument("--job", required=True, help="job file with policy.kind agent")
+    up.add_argument("--address", help="Ray cluster (the app stays there); default: a local "
+                    "Ray, served until Ctrl-C")
+    up.set_defaults(func=_serve_up)
+    down = serve_sub.add_parser("down", help="remove a policy app")
+    down.add_argument("--app", default="bubblescope-policy", help="application name")
+    down.add_argument("--address", required=True, help="Ray cluster address")
+    down.set_defaults(func=_serve_down)
+
+
+def add_eval(sub) -> None:
+    evaluate = sub.add_parser("eval", help="fidelity tables (PersonaAct Tables 2 and 3) on each "
+                              "persona's held-out test split")
+    evaluate.add_argument("--persona", action="append", required=True, help="persona file "
+                          "(repeat for several)")
+    evaluate.add_argument("--config", required=True, help="the training config the adapters "
+                          "were trained with (data, prompt, adapters_dir, base_model)")
+    evaluate.add_argument("--base-model", help="override the config's base_model folder")
+    evaluate.add_argument("--out", default="results/eval", help="folder for eval.json/eval.md")
+    evaluate.add_argument("--max-samples", type=int, help="cap on test decisions per persona")
+    evaluate.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap")
+    evaluate.set_defaults(func=_eval)
 
 
 def add_model(sub) -> None:
@@ -48,12 +210,26 @@ def add_model(sub) -> None:
     tiny.add_argument("--out", default=DEFAULT_TINY_MODEL, help="folder to write the model to")
     tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     tiny.set_defaults(func=_model_tiny)
+    pretrain = model_sub.add_parser("pretrain", help="train every weight of a (tiny) base model "
+                                    "on a crowd of synthetic humans")
+    pretrain.add_argument("--config", required=True, help="training config (its sft section "
+                          "sets the optimiser; its lora is not used)")
+    pretrain.add_argument("--out", required=True, help="folder for the pretrained model")
+    pretrain.add_argument("--base-model", help="override the config's base_model folder")
+    pretrain.add_argument("--humans", type=int, default=16, help="crowd members")
+    pretrain.add_argument("--records", type=int, default=300, help="videos per member")
+    pretrain.add_argument("--seed", type=int, default=0, help="draws the crowd")
+    pretrain.add_argument("--address", help="Ray cluster address (default: a local one)")
+    pretrain.set_defaults(func=_model_pretrain)
 
 
 def add_train(sub) -> None:
     train = sub.add_parser("train", help="train a persona's LoRA adapter on Ray Train")
     train.add_argument("algorithm", choices=["sft", "grpo"], help="training algorithm")
-    train.add_argument("--persona", required=True, help="persona file")
+    train.add_argument("--persona", action="append", required=True,
+                       help="persona file (repeat with --pooled)")
+    train.add_argument("--pooled", action="store_true", help="one adapter for all --persona, "
+                       "trained without profiles (the -Persona ablation)")
     train.add_argument("--config", required=True, help="training config (YAML)")
     train.add_argument("--base-model", help="override the config's base_model folder")
     train.add_argument("--name", help="adapter name in the registry (default: the algorithm)")

@@ -108,6 +108,10 @@ class DevicesSpec(_Spec):
         default=None, description="category classifier; default sim-truth for backend sim, "
         "text-embedding for adb (sim-truth reads the simulator, so only backend sim may use it)")
     adb: AdbSpec = AdbSpec()
+    sim_pace: float | None = Field(
+        default=None, gt=0, le=1_000_000, description="backend sim: device seconds per wall-"
+        "clock second (1 = real time, for load tests and demos); none: as fast as the CPU "
+        "allows. Pacing never changes results")
 
     @model_validator(mode="after")
     def _classifier_fits_backend(self) -> DevicesSpec:

@@ -40,6 +40,10 @@ class AgentPromptSpec(_Spec):
     frames: int = Field(default=1, ge=0, description="current frames in the prompt")
     frame_edge: int = Field(default=448, ge=28, description="longest frame edge, pixels")
     persona: bool = Field(default=True, description="false: the -Persona ablation")
+    instructions: bool = Field(default=True, description="false: leave out the task text and "
+                               "the function list (a model trained from scratch needs neither)")
+    screen_chars: int = Field(default=400, ge=0, description="on-screen text kept")
+    transcript_chars: int = Field(default=600, ge=0, description="transcript kept")
 
 
 class AgentPolicySpec(_Spec):
@@ -53,6 +57,9 @@ class AgentPolicySpec(_Spec):
     prompt: AgentPromptSpec = AgentPromptSpec()
     decide_timeout_s: float = Field(default=120, gt=0, description="longest wait for one "
                                     "decision, retries after a replica failure included")
+    classify: bool = Field(default=False, description="classify each video's category with "
+                           "the base model (taxonomy-constrained prompt) instead of the "
+                           "device's classifier")
 
     def adapter_key(self, persona: str) -> str:
         """The multiplexed model id Serve routes on: one per adapter, '' for the base model."""

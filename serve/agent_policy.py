@@ -19,9 +19,10 @@ from bubblescope.personas.schema import Persona
 
 from .action_grammar import parse_action
 from .agent_config import AgentPolicySpec
+from .classifier import Classifier
 from .errors import ServeError
 from .policy import HistoryItem, Policy
-from .policy_app import DEPLOYMENT, DecideReply, DecideRequest, PastView
+from .policy_app import DEPLOYMENT, ClassifyReply, DecideReply, DecideRequest, PastView
 
 REPLAY_LIMIT = 2.0  # as the baselines: nobody watches a video more than about twice through
 RETRY_PAUSE_S = 0.5
@@ -93,3 +94,22 @@ def _deliberate(error: Exception) -> bool:
 
     cause = getattr(error, "cause", None)
     return isinstance(error, RayTaskError) and isinstance(cause, ValueError | BubblescopeError)
+
+
+class VlmClassifier(Classifier):
+    """The category from the policy app's base model (taxonomy-constrained prompt)."""
+
+    name = "vlm"
+
+    def __init__(self, app_name: str, timeout_s: float = 60, handle=None) -> None:
+        self.app_name, self.timeout_s = app_name, timeout_s
+        self._handle = handle
+
+    def classify(self, observation: Observation) -> str | None:
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(DEPLOYMENT, app_name=self.app_name)
+        reply = ClassifyReply.model_validate(
+            self._handle.classify.remote(observation).result(timeout_s=self.timeout_s))
+        return reply.category

@@ -40,6 +40,7 @@ class PromptConfig:
     screen_chars: int = 400  # on-screen text kept, from the start
     transcript_chars: int = 600  # transcript kept, from the start
     persona: bool = True  # False for the -Persona ablation: no profile in the prompt
+    instructions: bool = True  # False: no task text (models trained from scratch)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def current_text(observation: Observation, config: PromptConfig) -> str:
         parts.append(f"Length: {observation.video_duration_s:.0f} s.")
     parts.append("On screen: " + (_clip(observation.on_screen_text, config.screen_chars)
                                   or "(nothing readable)"))
-    if observation.transcript.strip():
+    if observation.transcript.strip() and config.transcript_chars:
         parts.append("Audio transcript: " + _clip(observation.transcript, config.transcript_chars))
     return "\n".join(parts)
 
@@ -118,7 +119,8 @@ def decision_prompt(persona: Persona | None, observation: Observation,
     sections = []
     if config.persona and persona is not None:
         sections.append("Who you are:\n" + persona_profile(persona))
-    sections.append(TASK)
+    if config.instructions:
+        sections.append(TASK)
     past = history_text(history, config.history)
     if past:
         sections.append(past)

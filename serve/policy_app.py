@@ -25,7 +25,8 @@ from bubblescope.contracts import Action, Observation
 from bubblescope.personas.schema import Persona
 
 from .agent_config import AgentPolicySpec
-from .agent_prompt import PromptConfig, decision_prompt
+from .agent_prompt import Prompt, PromptConfig, decision_prompt
+from .category_prompt import category_prompt, parse_category
 from .engine import Engine, TransformersEngine
 
 DEPLOYMENT = "PolicyServer"
@@ -57,6 +58,13 @@ class DecideReply(BaseModel):
     batch_size: int = Field(description="decisions generated together with this one")
 
 
+class ClassifyReply(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    raw: str = Field(description="the model's answer, unparsed")
+    category: str | None = Field(description="'Main/Sub' or 'Main' from the taxonomy, or None")
+
+
 class _AdapterLease:
     """What Serve's multiplexing caches per adapter; evicting it unloads the adapter, unless
     the same adapter has been loaded again since."""
@@ -72,9 +80,7 @@ class PolicyServer:
     def __init__(self, spec: dict, personas: dict[str, dict], engine_cls: type[Engine]) -> None:
         self.spec = AgentPolicySpec.model_validate(spec)
         self.personas = {pid: Persona.model_validate(p) for pid, p in personas.items()}
-        prompt = self.spec.prompt
-        self.prompt_config = PromptConfig(history=prompt.history, frames=prompt.frames,
-                                          frame_edge=prompt.frame_edge, persona=prompt.persona)
+        self.prompt_config = PromptConfig(**self.spec.prompt.model_dump())
         self.engine = engine_cls(self.spec.base_model)
         self.generations: dict[str, int] = defaultdict(int)
         self.lock = asyncio.Lock()
@@ -92,30 +98,41 @@ class PolicyServer:
         if self.generations.get(key) == generation:
             self.engine.unload_adapter(key)
 
-    async def decide(self, request: DecideRequest | dict) -> DecideReply:
-        request = DecideRequest.model_validate(request)
+    async def _adapter_key(self) -> str:
         key = serve.get_multiplexed_model_id()
         if key:
             if key not in self.spec.adapters:
                 raise ValueError(f"no adapter for persona {key!r} in this policy app")
             await self.get_adapter(key)
-        return await self.batched((key, request))
+        return key
 
-    async def batched(self, items: list[tuple[str, DecideRequest]]) -> list[DecideReply]:
-        """Called with one (adapter, request) item; the builder wraps it in `serve.batch`,
-        which hands it the list of items that arrived together."""
+    async def decide(self, request: DecideRequest | dict) -> DecideReply:
+        request = DecideRequest.model_validate(request)
+        key = await self._adapter_key()
+        prompt = self._prompt(request)  # a bad request fails alone, before it joins a batch
+        raw, size = await self.batched((key, prompt))
+        return DecideReply(raw=raw, adapter=key, replica=str(os.getpid()), batch_size=size)
+
+    async def classify(self, observation: Observation | dict) -> ClassifyReply:
+        """The video's category by the base model, asked with a taxonomy-constrained prompt."""
+        observation = Observation.model_validate(observation)
+        raw, _ = await self.batched(("", category_prompt(observation, self.prompt_config)))
+        return ClassifyReply(raw=raw, category=parse_category(raw))
+
+    async def batched(self, items: list[tuple[str, Prompt]]) -> list[tuple[str, int]]:
+        """Called with one (adapter, prompt) item; the builder wraps it in `serve.batch`, which
+        hands it the items that arrived together. Answers with (text, size of its group)."""
         groups: dict[str, list[int]] = defaultdict(list)
         for index, (key, _) in enumerate(items):
             groups[key].append(index)
-        replies: list[DecideReply | None] = [None] * len(items)
+        replies: list[tuple[str, int]] = [("", 0)] * len(items)
         for key, indices in groups.items():
-            prompts = [self._prompt(items[i][1]) for i in indices]
             async with self.lock:
-                texts = await asyncio.to_thread(self.engine.generate, key, prompts,
+                texts = await asyncio.to_thread(self.engine.generate, key,
+                                                [items[i][1] for i in indices],
                                                 self.spec.generation)
             for i, text in zip(indices, texts, strict=True):
-                replies[i] = DecideReply(raw=text, adapter=key, replica=str(os.getpid()),
-                                         batch_size=len(indices))
+                replies[i] = (text, len(indices))
         return replies
 
     def _prompt(self, request: DecideRequest):

@@ -7,6 +7,7 @@ Time is virtual: watching a video advances the device clock without waiting.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -27,6 +28,7 @@ class SimWorld:
     catalogue: CatalogueConfig = CatalogueConfig()
     profiles: dict[str, PlatformProfile] = field(default_factory=named_profiles)
     swipe_s: float = 0.4  # device time a swipe to the next video takes
+    pace: float | None = None  # device seconds per wall-clock second; None: no waiting
 
 
 def screen_text(catalogue: Catalogue, video: int) -> str:
@@ -88,8 +90,11 @@ class InProcessDevice(Device):
         platform, account = self._live
         platform.feedback(account, Feedback(self._video, action.watch_s, action.like,
                                             action.comment is not None, action.share is not None))
-        self.clock += timedelta(seconds=action.watch_s + self.world.swipe_s)
+        spent = action.watch_s + self.world.swipe_s
+        self.clock += timedelta(seconds=spent)
         self._video = platform.recommend(account)
+        if self.world.pace:
+            time.sleep(spent / self.world.pace)
 
     def ground_truth(self) -> VideoTruth:
         return VideoTruth(video_id=self.catalogue.video_id(self._video),

@@ -154,7 +154,10 @@ def test_killed_cli_process_resumes_when_rerun(tmp_path, reference) -> None:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_cleanly_and_report_works_on_the_partial_job(tmp_path, reference,
                                                                    stop_signal) -> None:
-    write_job(tmp_path, LONG_JOB)
+    # Paced (which never changes results) so the signal lands mid-run however loaded the
+    # machine is: unpaced, the whole job can run in the seconds a starved test takes to look.
+    write_job(tmp_path, LONG_JOB.replace("max_restarts: 10}", "max_restarts: 10, "
+                                         "sim_pace: 300}"))
     store = JobStore(str(tmp_path / "out"), "long")
     process = cli(tmp_path)
     wait_for(progressed(store))
@@ -177,6 +180,7 @@ def test_ctrl_c_stops_cleanly_and_report_works_on_the_partial_job(tmp_path, refe
                              str(tmp_path / "out" / "long")], capture_output=True, text=True,
                             timeout=DEADLINE_S)
     assert report.returncode == 0 and "partial job long" in report.stdout
+    write_job(tmp_path, LONG_JOB)  # resuming unpaced: pacing is not part of the job's identity
     rerun = cli(tmp_path)
     output, _ = rerun.communicate(timeout=DEADLINE_S)
     assert rerun.returncode == 0, output

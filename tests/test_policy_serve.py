@@ -123,3 +123,32 @@ def test_hostile_output_is_parsed_never_run(ray_local):
     import os
 
     assert not os.path.exists(MARKER)
+
+
+class LabelEngine(EchoEngine):
+    """Answers category prompts with a Chinese label and decisions in the grammar."""
+
+    def generate(self, key, prompts, generation):
+        return ["Label: 美食/家常菜, I think" if "taxonomy" in _text(p) else "```python\nwatch(2)\n```"
+                for p in prompts]
+
+
+def _text(prompt) -> str:
+    return " ".join(part.get("text") or "" for message in prompt.messages
+                    for part in message["content"])
+
+
+def test_vlm_classifier_reads_a_taxonomy_label(ray_local):
+    from bubblescope.serve.agent_policy import VlmClassifier
+
+    spec = _spec("label-policy")
+    deploy_policy(spec, PERSONAS, LabelEngine)
+    try:
+        classifier = VlmClassifier("label-policy", timeout_s=60)
+        with ThreadPoolExecutor(4) as pool:
+            labels = list(pool.map(classifier.classify, [SCREEN] * 4))
+            actions = list(pool.map(lambda i: _decide(spec, i % 3)[0], range(4)))
+    finally:
+        serve.delete("label-policy")
+    assert labels == ["Food/Home Cooking"] * 4
+    assert [a.watch_s for a in actions] == [2.0] * 4

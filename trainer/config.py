@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bubblescope.config_files import read_mapping, validate
+from bubblescope.serve.agent_config import AgentPromptSpec
 
 from .errors import TrainConfigError
 
@@ -56,11 +57,8 @@ class DataSpec(_Section):
         return self
 
 
-class PromptSpec(_Section):
-    history: int = Field(default=5, ge=0, description="K: earlier videos in the prompt")
-    frames: int = Field(default=1, ge=0, description="screen frames of the current video")
-    frame_edge: int = Field(default=448, ge=28, description="longest frame edge, pixels")
-    persona: bool = Field(default=True, description="false: the -Persona ablation")
+class PromptSpec(AgentPromptSpec):
+    """The prompt the model is trained with; serve it with the same settings."""
 
 
 class OptimSpec(_Section):

@@ -30,6 +30,7 @@ class Sample:
     session_id: str
     index: int  # the record's position in its session
     prompt: Prompt
+    observation: Observation  # what the screen showed
     target: Action  # what the person did
     category: str | None  # the video's category, when labelled
     fallback_watch_s: float  # the persona's median watch: used when an answer has no watch()
@@ -77,8 +78,8 @@ def session_samples(session: Session, persona: Persona, observe: Observer,
             continue
         target = target_action(record)
         prompt = decision_prompt(persona, observation, history, config)
-        samples.append(Sample(persona.id, session.session_id, index, prompt, target,
-                              record.category, fallback))
+        samples.append(Sample(persona.id, session.session_id, index, prompt, observation,
+                              target, record.category, fallback))
         history.append((observation, target))
         del history[:-max(config.history, 1)]
     return samples

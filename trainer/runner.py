@@ -7,17 +7,18 @@ workers, and copies the final checkpoint into the adapter registry Serve loads f
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from bubblescope.personas.schema import Persona
+from bubblescope.serve.adapter_stack import stack_adapters
 from bubblescope.serve.adapters import register_adapter
 from bubblescope.serve.vlm import check_model_dir
 
 from .config import TrainConfig
-from .errors import TrainConfigError, TrainingFailed
+from .errors import TrainConfigError
 
 
 @dataclass(frozen=True)
@@ -58,34 +59,45 @@ def _check(algorithm: str, config: TrainConfig, persona: Persona,
 def run_training(algorithm: str, config: TrainConfig, persona: Persona,
                  name: str | None = None, init_adapter: str | None = None) -> TrainingResult:
     """Train `persona`'s adapter with `algorithm` and register it as `name` (default: the
-    algorithm's name); `init_adapter`, a registered SFT adapter, makes grpo SFT+GRPO."""
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    algorithm's name); `init_adapter`, a registered SFT adapter, makes grpo SFT+GRPO, and the
+    registered adapter is then SFT and GRPO stacked into one (servable on the raw base)."""
+    from .ray_fit import fit
 
     loop = _loop(algorithm)
     init_adapter = str(Path(init_adapter).expanduser().resolve()) if init_adapter else None
     _check(algorithm, config, persona, init_adapter)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    trainer = TorchTrainer(
-        loop,
-        train_loop_config={"config": config.model_dump(mode="json"),
-                           "persona": persona.model_dump(mode="json"),
-                           "init_adapter": init_adapter},
-        scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu,
-                                     resources_per_worker={"CPU": config.cpus_per_worker}),
-        run_config=RunConfig(name=f"{algorithm}-{persona.id}-{stamp}",
-                             storage_path=str(Path(config.storage_path).resolve())),
-    )
-    try:
-        result = trainer.fit()
-    except Exception as error:  # Ray wraps worker failures in its own error types
-        raise TrainingFailed(f"{algorithm} of persona {persona.id!r} failed: {error}") from error
-    if result.checkpoint is None:
-        raise TrainingFailed(f"{algorithm} of persona {persona.id!r} ended without a checkpoint")
-    manifest = {"algorithm": algorithm, "base_model": config.base_model,
-                "metrics": result.metrics, "config": config.model_dump(mode="json"),
-                "checkpoint": result.checkpoint.path, "init_adapter": init_adapter}
-    with result.checkpoint.as_directory() as folder:
-        adapter = register_adapter(folder, config.adapters_dir, persona.id, name or algorithm,
+    result = fit(loop, {"config": config.model_dump(mode="json"),
+                        "persona": persona.model_dump(mode="json"),
+                        "init_adapter": init_adapter}, f"{algorithm}-{persona.id}", config)
+    manifest = {"algorithm": algorithm + ("+stacked-on-init" if init_adapter else ""),
+                "base_model": config.base_model, "metrics": result.metrics,
+                "config": config.model_dump(mode="json"), "checkpoint": result.checkpoint.path,
+                "init_adapter": init_adapter}
+    with result.checkpoint.as_directory() as folder, tempfile.TemporaryDirectory() as scratch:
+        trained = folder
+        if init_adapter:
+            trained = stack_adapters(init_adapter, folder, Path(scratch) / "stacked")
+        adapter = register_adapter(trained, config.adapters_dir, persona.id, name or algorithm,
                                    manifest)
+    return TrainingResult(adapter, dict(result.metrics), result.checkpoint.path)
+
+
+def run_pooled_sft(config: TrainConfig, personas: list[Persona],
+                   name: str = "nopersona") -> TrainingResult:
+    """The -Persona ablation: one adapter on all `personas`' training data, without profiles,
+    registered under `<adapters_dir>/_pooled/<name>`."""
+    from .evaluate import POOLED
+    from .ray_fit import fit
+
+    blind = config.model_copy(update={"prompt": config.prompt.model_copy(
+        update={"persona": False})})
+    for persona in personas:
+        _check("sft", blind, persona, None)
+    result = fit(_loop("sft"), {"config": blind.model_dump(mode="json"), "pooled": [
+        p.model_dump(mode="json") for p in personas]}, f"sft-{POOLED}", blind)
+    manifest = {"algorithm": "sft-pooled-without-persona", "base_model": blind.base_model,
+                "personas": [p.id for p in personas], "metrics": result.metrics,
+                "config": blind.model_dump(mode="json"), "checkpoint": result.checkpoint.path}
+    with result.checkpoint.as_directory() as folder:
+        adapter = register_adapter(folder, blind.adapters_dir, POOLED, name, manifest)
     return TrainingResult(adapter, dict(result.metrics), result.checkpoint.path)

@@ -18,16 +18,27 @@ from .dataset import Sample, build_samples, sft_row
 from .sources import session_source
 
 
-def training_samples(config: TrainConfig, persona: Persona) -> dict[str, list[Sample]]:
+def prompt_config(config: TrainConfig):
     from bubblescope.serve.agent_prompt import PromptConfig
 
+    return PromptConfig(**config.prompt.model_dump())
+
+
+def training_samples(config: TrainConfig, persona: Persona) -> dict[str, list[Sample]]:
     source = session_source(persona, config.data, config.prompt)
-    prompt = PromptConfig(history=config.prompt.history, frames=config.prompt.frames,
-                          frame_edge=config.prompt.frame_edge, persona=config.prompt.persona)
-    splits = build_samples(source.sessions, persona, source.observer_for, prompt)
+    splits = build_samples(source.sessions, persona, source.observer_for, prompt_config(config))
     if config.data.max_samples:
         splits["train"] = splits["train"][: config.data.max_samples]
     return splits
+
+
+def pooled_samples(config: TrainConfig, personas: list[Persona]) -> dict[str, list[Sample]]:
+    """Every persona's samples, split by split (one persona: just its own)."""
+    pooled: dict[str, list[Sample]] = {}
+    for persona in personas:
+        for split, samples in training_samples(config, persona).items():
+            pooled.setdefault(split, []).extend(samples)
+    return pooled
 
 
 def rows_dataset(samples: list[Sample]):
@@ -67,8 +78,10 @@ def sft_loop(loop_config: dict) -> None:
     from .progress import ProgressLog, quiet_trainer_printing
 
     config = TrainConfig.model_validate(loop_config["config"])
-    persona = Persona.model_validate(loop_config["persona"])
-    splits = training_samples(config, persona)
+    personas = [Persona.model_validate(p) for p in
+                loop_config.get("pooled") or [loop_config["persona"]]]
+    splits = pooled_samples(config, personas)
+    label = personas[0].id if len(personas) == 1 else "pooled"
     spec = config.sft
     with tempfile.TemporaryDirectory() as scratch:
         args = SFTConfig(**optim_args(spec, config, scratch), max_length=spec.max_length,
@@ -79,7 +92,7 @@ def sft_loop(loop_config: dict) -> None:
             args=args, train_dataset=rows_dataset(splits["train"]),
             eval_dataset=rows_dataset(splits["validation"]) if splits["validation"] else None,
             processing_class=load_processor(config.base_model),
-            peft_config=lora_config(spec.lora), callbacks=[ProgressLog("sft", persona.id)],
+            peft_config=lora_config(spec.lora), callbacks=[ProgressLog("sft", label)],
         )
         quiet_trainer_printing(trainer)
         outcome = trainer.train()

@@ -1,0 +1,68 @@
+"""Fidelity evaluation: the scores, the tables, and `bubblescope eval` end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bubblescope.contracts import Action
+from bubblescope.trainer.evaluate import scores
+from bubblescope.trainer.quickstart import fill_agent_job
+from tests.conftest import EXAMPLES
+
+
+def test_scores_on_known_values():
+    targets = [Action(watch_s=2.0, like=True), Action(watch_s=10.0), Action(watch_s=4.0)]
+    predicted = [Action(watch_s=2.0, like=True), Action(watch_s=5.0, like=True),
+                 Action(watch_s=4.0, format_ok=False)]
+    result = scores(targets, predicted)
+    assert result["smape"] == pytest.approx((0 + 5 / 7.5 + 0) / 3)
+    assert result["mae"] == pytest.approx(5 / 3)
+    assert result["like_f1"] == pytest.approx(2 * 1 / (1 + 2))
+    assert result["format_failure_rate"] == pytest.approx(1 / 3)
+    assert result["quick_skip_rate"] == pytest.approx(1 / 3)
+    assert result["quick_skip_rate_real"] == pytest.approx(1 / 3)
+    assert result["like_rate_real"] == pytest.approx(1 / 3)
+
+
+def test_agent_job_is_filled_with_absolute_paths(tmp_path):
+    out = fill_agent_job(EXAMPLES / "quickstart-agent.yaml", tmp_path / "job.yaml",
+                         {"base_model": "/m", "adapters": {"concentrated": "/a/c"}})
+    job = yaml.safe_load(out.read_text())
+    assert job["policy"]["agent"]["base_model"] == "/m"
+    assert job["policy"]["agent"]["adapters"] == {"concentrated": "/a/c"}
+    assert all(p.startswith("/") for p in job["personas"])
+    assert job["storage_path"].startswith("/")
+
+
+@pytest.mark.slow
+def test_eval_command_writes_both_tables(tmp_path, tiny_vlm, ray_local):
+    from bubblescope.personas.loader import load_persona
+    from bubblescope.trainer.config import TrainConfig
+    from bubblescope.trainer.runner import run_training
+
+    persona_file = EXAMPLES / "personas" / "concentrated.yaml"
+    data = {"base_model": str(tiny_vlm), "data": {"records": 200, "max_samples": 8},
+            "prompt": {"frame_edge": 56, "history": 2, "instructions": False},
+            "sft": {"learning_rate": 5e-3, "epochs": 1, "lora": {"r": 8, "alpha": 16}},
+            "storage_path": str(tmp_path / "runs"), "adapters_dir": str(tmp_path / "adapters")}
+    run_training("sft", TrainConfig.model_validate(data), load_persona(persona_file))
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "bubblescope.cluster.cli", "eval", "--persona", str(persona_file),
+         "--config", str(config), "--out", str(tmp_path / "eval"), "--max-samples", "6",
+         "--max-new-tokens", "16"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    rows = result["personas"][0]["variants"]
+    assert rows["GRPO"] is None and rows["SFT"]["n"] == 6  # GRPO was not trained
+    for name in ("LLM-Sim", "SFT", "-Both", "random", "persona-stats"):
+        assert 0 <= rows[name]["smape"] <= 2 and 0 <= rows[name]["format_failure_rate"] <= 1
+    table = (tmp_path / "eval" / "eval.md").read_text()
+    assert "Table 2" in table and "Table 3" in table and str(tiny_vlm) in table
+    assert "| GRPO | not trained" in table and "trained here from scratch" in table

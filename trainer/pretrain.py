@@ -1,0 +1,107 @@
+"""Pretraining the tiny base model on a crowd of synthetic humans (every weight trained).
+
+A freshly initialised tiny model knows nothing, so LoRA adapters on it would have nothing to
+adapt. This stands in for the pretraining a real base model has had: SFT of all weights on
+the traces of many people who are not audit personas (`sim/crowd.py`), each sample with that
+person's profile, so the base learns the answer format, the simulated videos and how profiles
+relate to behaviour. The 7B needs none of this.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .config import TrainConfig
+from .dataset import Sample, build_samples
+
+
+class CrowdSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    humans: int = Field(default=16, ge=1, description="crowd members")
+    records: int = Field(default=300, ge=20, description="videos per member")
+    seed: int = Field(default=0, description="draws the crowd and the world")
+
+
+def crowd_samples(crowd: CrowdSpec, config: TrainConfig) -> list[Sample]:
+    from bubblescope.personas.analyser import analyse
+    from bubblescope.personas.schema import Persona
+    from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
+    from bubblescope.sim.crowd import crowd_member
+    from bubblescope.sim.observations import TraceFrames, TraceObserver
+    from bubblescope.sim.recruit import record_trace_with
+
+    from .sft import prompt_config
+
+    observer = TraceObserver(build_catalogue(CatalogueConfig(seed=crowd.seed)),
+                             TraceFrames(count=config.prompt.frames))
+    samples: list[Sample] = []
+    for index in range(crowd.humans):
+        spec = crowd_member(index, crowd.seed)
+        sessions = record_trace_with(spec, seed=crowd.seed, records=crowd.records)
+        persona = Persona(id=spec.name, narrative=spec.narrative, traits=spec.traits,
+                          stats=analyse(sessions))
+        splits = build_samples(sessions, persona, lambda _s: observer.observe,
+                               prompt_config(config))
+        samples += [s for split in splits.values() for s in split]
+    return samples
+
+
+def pretrain_loop(loop_config: dict) -> None:
+    """One Ray Train worker: full-weight SFT on the crowd; reports the whole model folder."""
+    import ray.train
+    from trl import SFTConfig, SFTTrainer
+
+    from bubblescope.serve.vlm import load_model, load_processor
+
+    from .progress import ProgressLog, quiet_trainer_printing
+    from .sft import optim_args, rows_dataset
+
+    config = TrainConfig.model_validate(loop_config["config"])
+    crowd = CrowdSpec.model_validate(loop_config["crowd"])
+    samples = crowd_samples(crowd, config)
+    processor = load_processor(config.base_model)
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = SFTTrainer(
+            model=load_model(config.base_model, dtype="float32"),
+            args=SFTConfig(**optim_args(config.sft, config, scratch),
+                           max_length=config.sft.max_length),
+            train_dataset=rows_dataset(samples), processing_class=processor,
+            callbacks=[ProgressLog("pretrain", "crowd")],
+        )
+        quiet_trainer_printing(trainer)
+        outcome = trainer.train()
+        out = Path(scratch) / "model"
+        trainer.save_model(str(out))
+        processor.save_pretrained(str(out))
+        for extra in ("bubblescope-tiny.json",):
+            if (Path(config.base_model) / extra).exists():
+                shutil.copy(Path(config.base_model) / extra, out / extra)
+        metrics = {"train_loss": outcome.training_loss, "steps": outcome.global_step,
+                   "train_samples": len(samples)}
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(out))
+                         if ray.train.get_context().get_world_rank() == 0 else None)
+
+
+def run_pretrain(config: TrainConfig, crowd: CrowdSpec, out_dir: str | Path) -> dict:
+    """Pretrain `config.base_model` on the crowd and write the result to `out_dir`."""
+    from bubblescope.serve.vlm import check_model_dir
+
+    from .ray_fit import fit
+
+    check_model_dir(config.base_model)
+    result = fit(pretrain_loop, {"config": config.model_dump(mode="json"),
+                                 "crowd": crowd.model_dump()}, "pretrain-crowd", config)
+    out = Path(out_dir).expanduser()
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    with result.checkpoint.as_directory() as folder:
+        shutil.copytree(folder, staging)
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return dict(result.metrics)

@@ -1,0 +1,90 @@
+"""The quickstart's agents, trained on first use and cached: `bubblescope agents quickstart`.
+
+Steps, each skipped when its output is already in the cache: build the tiny Qwen2.5-VL,
+pretrain it on a crowd of synthetic humans, then per persona SFT and SFT+GRPO adapters on that
+persona's synthetic-human trace. The cache key is a digest of the training config and the
+personas, so changing either trains afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from bubblescope.personas.schema import Persona
+
+from .config import TrainConfig
+from .pretrain import CrowdSpec
+
+DEFAULT_CACHE = "~/.cache/bubblescope/agents"
+
+
+def cache_key(config: TrainConfig, crowd: CrowdSpec, personas: list[Persona]) -> str:
+    data = {"config": config.model_dump(mode="json", exclude={"base_model", "storage_path",
+                                                             "adapters_dir"}),
+            "crowd": crowd.model_dump(), "personas": [p.model_dump(mode="json") for p in personas]}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _step(done: bool, what: str, say: Callable[[str], None], action: Callable[[], object]):
+    if done:
+        say(f"cached: {what}")
+        return
+    say(f"training: {what} ...")
+    action()
+
+
+def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec,
+                  cache: str | Path = DEFAULT_CACHE, grpo: bool = True,
+                  say: Callable[[str], None] = print) -> dict:
+    """Train whatever is missing; returns {base_model, adapters: {persona: path}}."""
+    from .runner import run_training
+    from .tiny_corpus import tiny_corpus
+    from .tiny_model import build_tiny_model
+
+    root = Path(cache).expanduser() / cache_key(config, crowd, personas)
+    tiny, base, adapters = root / "tiny", root / "base", root / "adapters"
+    _step((tiny / "config.json").exists(), "tiny model", say,
+          lambda: build_tiny_model(tiny, tiny_corpus()))
+    from .pretrain import run_pretrain
+
+    _step((base / "config.json").exists(), f"base model on {crowd.humans} synthetic humans",
+          say, lambda: run_pretrain(config.model_copy(update={"base_model": str(tiny)}),
+                                    crowd, base))
+    tuned = config.model_copy(update={"base_model": str(base), "adapters_dir": str(adapters)})
+    chosen = {}
+    for persona in personas:
+        sft = adapters / persona.id / "sft"
+        _step((sft / "adapter_config.json").exists(), f"SFT adapter of {persona.id}", say,
+              lambda persona=persona: run_training("sft", tuned, persona))
+        chosen[persona.id] = str(sft)
+        if grpo:
+            both = adapters / persona.id / "sft-grpo"
+            _step((both / "adapter_config.json").exists(), f"SFT+GRPO adapter of {persona.id}",
+                  say, lambda persona=persona, sft=sft: run_training(
+                      "grpo", tuned, persona, name="sft-grpo", init_adapter=str(sft)))
+            chosen[persona.id] = str(both)
+    summary = {"base_model": str(base), "adapters": chosen, "adapters_dir": str(adapters)}
+    (root / "agents.json").write_text(json.dumps(summary, indent=2), "utf-8")
+    return summary
+
+
+def fill_agent_job(template: str | Path, out: str | Path, agents: dict) -> Path:
+    """The agent job `template` with the trained agents filled in; relative paths in it are
+    made absolute, so the written job works from wherever it is put."""
+    import yaml
+
+    template, out = Path(template).resolve(), Path(out)
+    data = yaml.safe_load(template.read_text("utf-8"))
+    here = template.parent
+    data["personas"] = [str((here / p).resolve()) for p in data["personas"]]
+    if "://" not in data.get("storage_path", ""):
+        data["storage_path"] = str((here / data.get("storage_path", ".")).resolve())
+    agent = data["policy"]["agent"]
+    agent["base_model"] = agents["base_model"]
+    agent["adapters"] = dict(agents["adapters"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    return out

@@ -1,0 +1,32 @@
+"""Running one training loop under Ray Train: workers, CPUs/GPUs and storage from the config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import TrainingFailed
+
+
+def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: TrainConfig):
+    """The Ray Train result of `loop` run as `name`, with a checkpoint, or TrainingFailed."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    trainer = TorchTrainer(
+        loop, train_loop_config=loop_config,
+        scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu,
+                                     resources_per_worker={"CPU": config.cpus_per_worker}),
+        run_config=RunConfig(name=f"{name}-{stamp}",
+                             storage_path=str(Path(config.storage_path).resolve())),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as error:  # Ray wraps worker failures in its own error types
+        raise TrainingFailed(f"{name} failed: {error}") from error
+    if result.checkpoint is None:
+        raise TrainingFailed(f"{name} ended without a checkpoint")
+    return result
