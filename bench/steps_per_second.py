@@ -132,7 +132,7 @@ def measure_in_process(job: ResolvedJob, label: str) -> Row:
     store_s, steps = 0.0, 0
     began = time.perf_counter()
     actor = DeviceActor("sim-0", world_of(job))
-    actor.start(run, job.personas[run.persona], job.spec.policy.kind, None)
+    actor.start(run, job.personas[run.persona], job.spec.policy, None)
     while steps < run.total_steps:
         chunk = actor.advance(job.spec.checkpoint_every, job.spec.checkpoint_seconds)
         committing = time.perf_counter()

@@ -7,6 +7,8 @@ section says so when it has nothing to show rather than failing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from bubblescope.actors.plan import plan_runs
@@ -78,12 +80,21 @@ def _experiments(job: ResolvedJob) -> str:
     return "; ".join(parts)
 
 
+def _policy(job: ResolvedJob) -> str:
+    agent = job.spec.policy.agent
+    if agent is None:
+        return job.spec.policy.kind
+    adapters = ", ".join(f"{pid}: {Path(path).name}" for pid, path in agent.adapters.items())
+    return (f"agent on {Path(agent.base_model).name} (adapters {adapters or 'none'}; "
+            f"categories by {'the VLM' if agent.classify else 'the device classifier'})")
+
+
 def _overview(summary: dict, job: ResolvedJob) -> str:
     config = summary["config"]
     items = [("status", _status(summary)), ("generated", esc(summary.get("generated_at"))),
              ("experiments", esc(_experiments(job))),
              ("replicates", esc(job.spec.replicates)), ("seed", esc(job.spec.seed)),
-             ("policy", esc(job.spec.policy.kind)),
+             ("policy", esc(_policy(job))),
              ("category level", esc(config["category_level"])),
              ("window", f"{esc(config['window'])} videos"),
              ("bootstrap", f"{esc(config['bootstrap'])} resamples, blocks of "

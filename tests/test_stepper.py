@@ -34,7 +34,7 @@ def run_of(job, run_id_part: str):
 
 def fresh_actor(job, run, checkpoint=None) -> DeviceActor:
     actor = DeviceActor("sim-t", world_of(job))
-    actor.start(run, job.personas[run.persona], job.spec.policy.kind, checkpoint)
+    actor.start(run, job.personas[run.persona], job.spec.policy, checkpoint)
     return actor
 
 

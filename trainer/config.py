@@ -82,6 +82,8 @@ class GrpoSpec(OptimSpec):
     temperature: float = Field(default=1.0, gt=0)
     beta: float = Field(default=0.01, ge=0, description="KL penalty")
     max_completion_length: int = Field(default=96, ge=8)
+    max_prompts: int | None = Field(default=None, ge=1, description="GRPO on at most this many "
+                                    "training decisions, evenly spread; none: all")
 
 
 class TrainConfig(_Section):

@@ -58,7 +58,8 @@ def check_grpo(config: TrainConfig, init_adapter: str | None) -> None:
         raise TrainConfigError("GRPO does not truncate prompts (that would cut image tokens); "
                                "remove it, grpo.max_completion_length caps the answers",
                                key="grpo.max_length")
-    generation_batch_size(config.grpo, config.workers, config.data.max_samples)
+    known = [n for n in (config.data.max_samples, config.grpo.max_prompts) if n]
+    generation_batch_size(config.grpo, config.workers, min(known) if known else None)
     if init_adapter:
         _check_init_adapter(init_adapter, config.base_model)
 
@@ -153,6 +154,9 @@ def train_grpo(config: TrainConfig, persona: Persona, init_adapter: str | None,
     from .progress import ProgressLog, quiet_trainer_printing
 
     train = training_samples(config, persona)["train"]
+    if config.grpo.max_prompts:  # spread over the split, so late sessions are not left out
+        step = max(1, len(train) // config.grpo.max_prompts)
+        train = train[::step][: config.grpo.max_prompts]
     trainer = GRPOTrainer(
         model=starting_model(config, init_adapter), reward_funcs=reward_funcs(),
         args=grpo_args(config, output_dir, len(train)),

@@ -21,11 +21,15 @@ from .pretrain import CrowdSpec
 DEFAULT_CACHE = "~/.cache/bubblescope/agents"
 
 
-def cache_key(config: TrainConfig, crowd: CrowdSpec, personas: list[Persona]) -> str:
-    data = {"config": config.model_dump(mode="json", exclude={"base_model", "storage_path",
-                                                             "adapters_dir"}),
-            "crowd": crowd.model_dump(), "personas": [p.model_dump(mode="json") for p in personas]}
+def _digest(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cache_key(config: TrainConfig, crowd: CrowdSpec, personas: list[Persona]) -> str:
+    """What the base model and the SFT adapters depend on (GRPO settings are keyed apart)."""
+    return _digest({"config": config.model_dump(mode="json", exclude={
+        "base_model", "storage_path", "adapters_dir", "grpo"}), "crowd": crowd.model_dump(),
+        "personas": [p.model_dump(mode="json") for p in personas]})
 
 
 def _step(done: bool, what: str, say: Callable[[str], None], action: Callable[[], object]):
@@ -34,6 +38,16 @@ def _step(done: bool, what: str, say: Callable[[str], None], action: Callable[[]
         return
     say(f"training: {what} ...")
     action()
+
+
+def _trained_with(adapter: Path, config: TrainConfig) -> bool:
+    """The adapter exists and was trained with this config's GRPO settings."""
+    from bubblescope.serve.adapters import read_manifest
+
+    if not (adapter / "adapter_config.json").exists():
+        return False
+    trained = read_manifest(adapter).get("config", {}).get("grpo")
+    return trained == config.grpo.model_dump(mode="json")
 
 
 def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec,
@@ -62,9 +76,9 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
         chosen[persona.id] = str(sft)
         if grpo:
             both = adapters / persona.id / "sft-grpo"
-            _step((both / "adapter_config.json").exists(), f"SFT+GRPO adapter of {persona.id}",
-                  say, lambda persona=persona, sft=sft: run_training(
-                      "grpo", tuned, persona, name="sft-grpo", init_adapter=str(sft)))
+            _step(_trained_with(both, config), f"SFT+GRPO adapter of {persona.id}",
+                  say, lambda persona=persona, sft=sft, both=both: run_training(
+                      "grpo", tuned, persona, name=both.name, init_adapter=str(sft)))
             chosen[persona.id] = str(both)
     summary = {"base_model": str(base), "adapters": chosen, "adapters_dir": str(adapters)}
     (root / "agents.json").write_text(json.dumps(summary, indent=2), "utf-8")
