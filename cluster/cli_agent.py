@@ -76,12 +76,15 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import json
 
+    import torch
+
     from bubblescope.serve.agent_config import GenerationSpec
     from bubblescope.trainer.evaluate import eval_markdown, run_eval
 
     config, personas = _config_and_personas(args)
-    result = run_eval(config, personas, GenerationSpec(max_new_tokens=args.max_new_tokens),
-                      max_samples=args.max_samples)
+    torch.manual_seed(args.seed)
+    generation = GenerationSpec(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    result = run_eval(config, personas, generation, max_samples=args.max_samples)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, indent=2), "utf-8")
@@ -197,6 +200,9 @@ def add_eval(sub) -> None:
     evaluate.add_argument("--out", default="results/eval", help="folder for eval.json/eval.md")
     evaluate.add_argument("--max-samples", type=int, help="cap on test decisions per persona")
     evaluate.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap")
+    evaluate.add_argument("--temperature", type=float, default=1.0,
+                          help="sampling temperature (0: greedy)")
+    evaluate.add_argument("--seed", type=int, default=0, help="sampling seed")
     evaluate.set_defaults(func=_eval)
 
 

@@ -31,8 +31,9 @@ class DeploymentSpec(_Spec):
 
 class GenerationSpec(_Spec):
     max_new_tokens: int = Field(default=64, ge=8, le=4096, description="answer length cap")
-    temperature: float = Field(default=0.0, ge=0, le=2, description="0: greedy, so a resumed "
-                               "step decides exactly as before")
+    temperature: float = Field(default=1.0, ge=0, le=2, description="sampling temperature; "
+                               "0 is greedy, which collapses watch times onto their most "
+                               "likely first digit, so audits sample")
 
 
 class AgentPromptSpec(_Spec):

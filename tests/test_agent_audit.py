@@ -10,6 +10,7 @@ import time
 import pyarrow.compute as pc
 import pytest
 import ray
+from ray import serve
 
 from bubblescope.cluster.job import load_job
 from bubblescope.cluster.local import AuditOptions, run_audit
@@ -89,6 +90,7 @@ def test_agent_audit_survives_a_killed_replica(agent_job, ray_local):
     for name in names:
         ray.kill(ray.get_actor(name, namespace="serve"))
     audit.join(timeout=600)
+    serve.shutdown()  # leave no policy app (nor Serve's HTTP settings) to later tests
     assert codes == [0]
 
     steps = store.read_steps()

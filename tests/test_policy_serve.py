@@ -50,6 +50,8 @@ def _spec(app: str, **deployment) -> AgentPolicySpec:
 
 @pytest.fixture(scope="module")
 def echo_app(ray_local):
+    # Serve keeps the HTTP options it was first started with: start it afresh with ours.
+    serve.shutdown()
     spec = _spec("echo-policy")
     deploy_policy(spec, PERSONAS, EchoEngine)
     yield spec

@@ -139,6 +139,7 @@ def run_eval(config: TrainConfig, personas: list[Persona], generation,
     engine = TransformersEngine(config.base_model)
     tiny = (Path(config.base_model) / "bubblescope-tiny.json").exists()
     return {"base_model": config.base_model, "tiny_base": tiny,
+            "generation": generation.model_dump(),
             "prompt": config.prompt.model_dump(), "data": config.data.model_dump(),
             "personas": [evaluate_persona(config, p, engine, generation, max_samples)
                          for p in personas]}
@@ -165,7 +166,10 @@ def _table(persona: dict, names: tuple[str, ...]) -> list[str]:
 
 
 def eval_markdown(result: dict) -> str:
-    lines = [f"# Agent fidelity on the held-out test split\n\nBase model: `{result['base_model']}`"]
+    generation = result.get("generation", {})
+    lines = [f"# Agent fidelity on the held-out test split\n\nBase model: `{result['base_model']}`"
+             f"; decoding: temperature {generation.get('temperature', '?')}, up to "
+             f"{generation.get('max_new_tokens', '?')} new tokens"]
     if result["tiny_base"]:
         lines.append("(a tiny model trained here from scratch: LLM-Sim, -Tuning and -Both show "
                      "an untuned model and are only meaningful with a pretrained base such as "
