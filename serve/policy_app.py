@@ -180,7 +180,8 @@ def build_policy_app(spec: AgentPolicySpec, personas: list[Persona],
 
 def deploy_policy(spec: AgentPolicySpec, personas: list[Persona],
                   engine_cls: type[Engine] = TransformersEngine):
-    """Deploy (or update) the policy app; returns its handle."""
+    """Deploy (or update) the policy app; returns its handle. Serve fixes its HTTP settings
+    when it first starts on a cluster, so `http_port` applies only to a fresh Serve."""
     app = build_policy_app(spec, personas, engine_cls)
     name, port = spec.deployment.app_name, spec.deployment.http_port
     serve.start(http_options={"host": "127.0.0.1", "port": port} if port
