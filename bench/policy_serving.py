@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +38,9 @@ from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue  # noqa: 
 from bubblescope.sim.device import observe_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from steps_report import machine_line, publish  # noqa: E402
+
 PROMPT = {"history": 3, "frames": 0, "instructions": False, "transcript_chars": 200}
 GENERATION = GenerationSpec(max_new_tokens=32)
 
@@ -150,8 +153,7 @@ def main() -> None:
 def report(rows, args) -> None:
     lines = [
         "## Policy serving: decisions per second, in-process vs Ray Serve (tiny Qwen2.5-VL)",
-        "", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-        f"Python {platform.python_version()}, Ray {ray.__version__}.  ",
+        "", f"Machine: {machine_line()}.  ",
         f"Date (UTC): {datetime.now(timezone.utc):%Y-%m-%d %H:%M}. Command: `.venv/bin/python "
         f"bench/policy_serving.py --seconds {args.seconds:g}`. Greedy, up to "
         f"{GENERATION.max_new_tokens} new tokens, prompt without frames.", "",
@@ -160,11 +162,7 @@ def report(rows, args) -> None:
     for label, clients, adapters, row in rows:
         lines.append(f"| {label} | {clients} | {adapters or '-'} | {row['per_s']:.1f} | "
                      f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
+    publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

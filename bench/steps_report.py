@@ -220,3 +220,11 @@ def write_section(out: Path, title: str, text: str) -> None:
         lines += ["", *text.splitlines()] if lines and lines[-1] else text.splitlines()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
+
+
+def publish(text: str, out: Path | None) -> None:
+    """Print a results section and append it to `out` (bench/RESULTS.md) when given."""
+    print(text)
+    if out:
+        with out.open("a", encoding="utf-8") as handle:
+            handle.write("\n" + text)

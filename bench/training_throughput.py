@@ -10,8 +10,7 @@ Train start-up excluded); wall seconds include them. GRPO counts prompts, each g
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -26,6 +25,9 @@ from bubblescope.trainer.tiny_corpus import tiny_corpus
 from bubblescope.trainer.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from steps_report import machine_line, publish  # noqa: E402
+
 PROMPT = {"history": 3, "frames": 1, "frame_edge": 112, "instructions": False,
           "transcript_chars": 200}
 
@@ -57,8 +59,7 @@ def main() -> None:
             result = run_training(algorithm, train, persona)
             rows.append((algorithm, result.metrics, time.perf_counter() - began))
     lines = ["## Training throughput on the tiny Qwen2.5-VL (CPU, one Ray Train worker)", "",
-             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-             f"Python {platform.python_version()}, Ray {ray.__version__}.  ",
+             f"Machine: {machine_line()}.  ",
              f"Date (UTC): {datetime.now(timezone.utc):%Y-%m-%d %H:%M}. Command: `.venv/bin/"
              f"python bench/training_throughput.py --samples {args.samples}`. Prompt: "
              f"{PROMPT}; SFT LoRA r 64, GRPO LoRA r 8 with 4 generations of up to 32 tokens.",
@@ -67,11 +68,7 @@ def main() -> None:
     for algorithm, metrics, wall in rows:
         lines.append(f"| {algorithm} | {metrics['train_samples']} | {metrics['steps']} | "
                      f"{metrics['samples_per_second']:.2f} | {wall:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
+    publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":
