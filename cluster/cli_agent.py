@@ -84,7 +84,8 @@ def _eval(args: argparse.Namespace) -> int:
     config, personas = _config_and_personas(args)
     torch.manual_seed(args.seed)
     generation = GenerationSpec(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    result = run_eval(config, personas, generation, max_samples=args.max_samples)
+    result = run_eval(config, personas, generation, max_samples=args.max_samples,
+                      votes=args.votes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, indent=2), "utf-8")
@@ -203,6 +204,8 @@ def add_eval(sub) -> None:
     evaluate.add_argument("--temperature", type=float, default=1.0,
                           help="sampling temperature (0: greedy)")
     evaluate.add_argument("--seed", type=int, default=0, help="sampling seed")
+    evaluate.add_argument("--votes", type=int, default=1, help="sampled answers per decision; "
+                          "above 1, their consensus (median watch, majority engagement)")
     evaluate.set_defaults(func=_eval)
 
 

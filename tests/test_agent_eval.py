@@ -66,3 +66,13 @@ def test_eval_command_writes_both_tables(tmp_path, tiny_vlm, ray_local):
     table = (tmp_path / "eval" / "eval.md").read_text()
     assert "Table 2" in table and "Table 3" in table and str(tiny_vlm) in table
     assert "| GRPO | not trained" in table and "trained here from scratch" in table
+
+
+def test_consensus_takes_the_median_watch_and_majority_likes():
+    from bubblescope.trainer.evaluate import consensus
+
+    answers = [Action(watch_s=1.0, like=True), Action(watch_s=9.0, like=True),
+               Action(watch_s=4.0), Action(watch_s=50.0, format_ok=False)]
+    decided = consensus(answers)
+    assert decided.watch_s == 4.0 and decided.like  # 2 of the 3 that parsed liked
+    assert not decided.format_ok  # one answer did not parse: counted as a failure

@@ -85,18 +85,37 @@ def baseline_actions(kind: str, persona: Persona, samples: list[Sample], seed: i
                           ()) for sample in samples]
 
 
-def model_actions(engine, key: str, samples: list[Sample], generation,
-                  batch: int = 16) -> list[Action]:
+def _parsed(sample: Sample, text: str) -> Action:
     from bubblescope.serve.action_grammar import parse_action
 
+    duration = sample.observation.video_duration_s
+    return parse_action(text, fallback_watch_s=sample.fallback_watch_s,
+                        max_watch_s=2 * duration if duration else None).action
+
+
+def consensus(answers: list[Action]) -> Action:
+    """One decision from several sampled answers: the median watch time (what minimises the
+    expected absolute error) and each engagement by majority; it parsed only if all did."""
+    ok = [a for a in answers if a.format_ok] or answers
+    half = len(ok) / 2
+    return Action(watch_s=float(np.median([a.watch_s for a in ok])),
+                  like=sum(a.like for a in ok) > half,
+                  comment="" if sum(a.comment is not None for a in ok) > half else None,
+                  share="" if sum(a.share is not None for a in ok) > half else None,
+                  raw=answers[0].raw, format_ok=all(a.format_ok for a in answers))
+
+
+def model_actions(engine, key: str, samples: list[Sample], generation, votes: int = 1,
+                  batch: int = 16) -> list[Action]:
+    """Each sample decided `votes` times; with more than one, the `consensus` of them."""
     actions = []
     for start in range(0, len(samples), batch):
         chunk = samples[start:start + batch]
-        texts = engine.generate(key, [s.prompt for s in chunk], generation)
-        for sample, text in zip(chunk, texts, strict=True):
-            duration = sample.observation.video_duration_s
-            actions.append(parse_action(text, fallback_watch_s=sample.fallback_watch_s,
-                                        max_watch_s=2 * duration if duration else None).action)
+        rounds = [engine.generate(key, [s.prompt for s in chunk], generation)
+                  for _ in range(votes)]
+        for index, sample in enumerate(chunk):
+            answers = [_parsed(sample, texts[index]) for texts in rounds]
+            actions.append(answers[0] if votes == 1 else consensus(answers))
     return actions
 
 
@@ -110,7 +129,7 @@ def without_profile(samples: list[Sample], config: TrainConfig, persona: Persona
 
 
 def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
-                     max_samples: int | None = None, seed: int = 0) -> dict:
+                     max_samples: int | None = None, seed: int = 0, votes: int = 1) -> dict:
     from .sft import training_samples
 
     samples = training_samples(config, persona)["test"][:max_samples]
@@ -127,22 +146,22 @@ def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
         if path:
             engine.load_adapter(key, str(path))
         rows[variant.name] = scores(targets, model_actions(
-            engine, key, samples if variant.profile else blind, generation))
+            engine, key, samples if variant.profile else blind, generation, votes))
     rows["-Tuning"] = rows["LLM-Sim"]
     return {"persona": persona.id, "test_samples": len(samples), "variants": rows}
 
 
 def run_eval(config: TrainConfig, personas: list[Persona], generation,
-             max_samples: int | None = None) -> dict:
+             max_samples: int | None = None, votes: int = 1) -> dict:
     from bubblescope.serve.engine import TransformersEngine
 
     engine = TransformersEngine(config.base_model)
     tiny = (Path(config.base_model) / "bubblescope-tiny.json").exists()
     return {"base_model": config.base_model, "tiny_base": tiny,
-            "generation": generation.model_dump(),
+            "generation": generation.model_dump(), "votes": votes,
             "prompt": config.prompt.model_dump(), "data": config.data.model_dump(),
-            "personas": [evaluate_persona(config, p, engine, generation, max_samples)
-                         for p in personas]}
+            "personas": [evaluate_persona(config, p, engine, generation, max_samples,
+                                          votes=votes) for p in personas]}
 
 
 def _cell(value: float | None, digits: int = 3) -> str:
@@ -169,7 +188,9 @@ def eval_markdown(result: dict) -> str:
     generation = result.get("generation", {})
     lines = [f"# Agent fidelity on the held-out test split\n\nBase model: `{result['base_model']}`"
              f"; decoding: temperature {generation.get('temperature', '?')}, up to "
-             f"{generation.get('max_new_tokens', '?')} new tokens"]
+             f"{generation.get('max_new_tokens', '?')} new tokens"
+             + (f", consensus of {result['votes']} sampled answers per decision"
+                if result.get("votes", 1) > 1 else "")]
     if result["tiny_base"]:
         lines.append("(a tiny model trained here from scratch: LLM-Sim, -Tuning and -Both show "
                      "an untuned model and are only meaningful with a pretrained base such as "
