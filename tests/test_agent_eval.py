@@ -75,4 +75,4 @@ def test_consensus_takes_the_median_watch_and_majority_likes():
                Action(watch_s=4.0), Action(watch_s=50.0, format_ok=False)]
     decided = consensus(answers)
     assert decided.watch_s == 4.0 and decided.like  # 2 of the 3 that parsed liked
-    assert not decided.format_ok  # one answer did not parse: counted as a failure
+    assert decided.format_ok  # most parsed; the evaluation counts the failed answer apart

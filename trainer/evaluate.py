@@ -95,28 +95,32 @@ def _parsed(sample: Sample, text: str) -> Action:
 
 def consensus(answers: list[Action]) -> Action:
     """One decision from several sampled answers: the median watch time (what minimises the
-    expected absolute error) and each engagement by majority; it parsed only if all did."""
+    expected absolute error) and each engagement by majority, over the answers that parsed
+    (all of them if none did); `format_ok` when most parsed. The evaluation's failure rate
+    counts every answer, not the consensus."""
     ok = [a for a in answers if a.format_ok] or answers
     half = len(ok) / 2
     return Action(watch_s=float(np.median([a.watch_s for a in ok])),
                   like=sum(a.like for a in ok) > half,
                   comment="" if sum(a.comment is not None for a in ok) > half else None,
                   share="" if sum(a.share is not None for a in ok) > half else None,
-                  raw=answers[0].raw, format_ok=all(a.format_ok for a in answers))
+                  raw=answers[0].raw, format_ok=len(ok) > len(answers) / 2 and ok[0].format_ok)
 
 
 def model_actions(engine, key: str, samples: list[Sample], generation, votes: int = 1,
-                  batch: int = 16) -> list[Action]:
-    """Each sample decided `votes` times; with more than one, the `consensus` of them."""
-    actions = []
+                  batch: int = 16) -> tuple[list[Action], float]:
+    """Each sample decided `votes` times (with more than one, the `consensus` of them), and the
+    share of all answers that did not parse."""
+    actions, failed = [], 0
     for start in range(0, len(samples), batch):
         chunk = samples[start:start + batch]
         rounds = [engine.generate(key, [s.prompt for s in chunk], generation)
                   for _ in range(votes)]
         for index, sample in enumerate(chunk):
             answers = [_parsed(sample, texts[index]) for texts in rounds]
+            failed += sum(not a.format_ok for a in answers)
             actions.append(answers[0] if votes == 1 else consensus(answers))
-    return actions
+    return actions, failed / max(1, len(samples) * votes)
 
 
 def without_profile(samples: list[Sample], config: TrainConfig, persona: Persona) -> list[Sample]:
@@ -145,8 +149,9 @@ def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
         key = f"{POOLED if variant.pooled else persona.id}/{variant.adapter}" if path else ""
         if path:
             engine.load_adapter(key, str(path))
-        rows[variant.name] = scores(targets, model_actions(
-            engine, key, samples if variant.profile else blind, generation, votes))
+        actions, failure_rate = model_actions(
+            engine, key, samples if variant.profile else blind, generation, votes)
+        rows[variant.name] = {**scores(targets, actions), "format_failure_rate": failure_rate}
     rows["-Tuning"] = rows["LLM-Sim"]
     return {"persona": persona.id, "test_samples": len(samples), "variants": rows}
 
