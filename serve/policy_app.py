@@ -173,6 +173,8 @@ def build_policy_app(spec: AgentPolicySpec, personas: list[Persona],
         _server_class(spec), name=DEPLOYMENT, num_replicas=deployment.replicas,
         ray_actor_options=options, max_ongoing_requests=deployment.max_ongoing_requests,
         health_check_period_s=2, health_check_timeout_s=30,
+        # one access-log line per decision would drown the audit's own output
+        logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )
     return app.bind(spec.model_dump(mode="json"),
                     {p.id: p.model_dump(mode="json") for p in personas}, engine_cls)
