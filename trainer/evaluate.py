@@ -76,13 +76,19 @@ def scores(targets: list[Action], predicted: list[Action]) -> dict:
     }
 
 
-def baseline_actions(kind: str, persona: Persona, samples: list[Sample], seed: int) -> list[Action]:
-    """The baselines see the video's category (as an audit's classifier would give it)."""
+def baseline_actions(kind: str, persona: Persona, samples: list[Sample], seed: int,
+                     votes: int = 1) -> list[Action]:
+    """The baselines see the video's category (as an audit's classifier would give it); with
+    `votes` above 1 they decide as often as the models and take the same consensus."""
     from bubblescope.serve.policy import build_policy
 
     policy = build_policy(kind, persona, seed)
-    return [policy.decide(sample.observation.model_copy(update={"category": sample.category}),
-                          ()) for sample in samples]
+    actions = []
+    for sample in samples:
+        seen = sample.observation.model_copy(update={"category": sample.category})
+        answers = [policy.decide(seen, ()) for _ in range(votes)]
+        actions.append(answers[0] if votes == 1 else consensus(answers))
+    return actions
 
 
 def _parsed(sample: Sample, text: str) -> Action:
@@ -139,7 +145,7 @@ def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
     samples = training_samples(config, persona)["test"][:max_samples]
     blind = without_profile(samples, config, persona)[:max_samples]
     targets = [s.target for s in samples]
-    rows = {kind: scores(targets, baseline_actions(kind, persona, samples, seed))
+    rows = {kind: scores(targets, baseline_actions(kind, persona, samples, seed, votes))
             for kind in ("random", "persona-stats")}
     for variant in MODEL_VARIANTS:
         path = adapter_path(config, persona, variant)
