@@ -31,6 +31,7 @@ class Sample:
     index: int  # the record's position in its session
     prompt: Prompt
     observation: Observation  # what the screen showed
+    history: tuple[tuple[Observation, Action], ...]  # the videos before it in its session
     target: Action  # what the person did
     category: str | None  # the video's category, when labelled
     fallback_watch_s: float  # the persona's median watch: used when an answer has no watch()
@@ -79,7 +80,7 @@ def session_samples(session: Session, persona: Persona, observe: Observer,
         target = target_action(record)
         prompt = decision_prompt(persona, observation, history, config)
         samples.append(Sample(persona.id, session.session_id, index, prompt, observation,
-                              target, record.category, fallback))
+                              tuple(history), target, record.category, fallback))
         history.append((observation, target))
         del history[:-max(config.history, 1)]
     return samples

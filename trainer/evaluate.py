@@ -129,13 +129,18 @@ def model_actions(engine, key: str, samples: list[Sample], generation, votes: in
     return actions, failed / max(1, len(samples) * votes)
 
 
-def without_profile(samples: list[Sample], config: TrainConfig, persona: Persona) -> list[Sample]:
+def without_profile(samples: list[Sample], config: TrainConfig) -> list[Sample]:
     """The same test decisions asked without the persona profile."""
-    from .sft import training_samples
+    from dataclasses import replace
 
-    ablated = config.model_copy(update={"prompt": config.prompt.model_copy(
-        update={"persona": False})})
-    return training_samples(ablated, persona)["test"]
+    from bubblescope.serve.agent_prompt import decision_prompt
+
+    from .dataset import without_persona
+    from .sft import prompt_config
+
+    blind = without_persona(prompt_config(config))
+    return [replace(s, prompt=decision_prompt(None, s.observation, s.history, blind))
+            for s in samples]
 
 
 def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
@@ -143,7 +148,7 @@ def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
     from .sft import training_samples
 
     samples = training_samples(config, persona)["test"][:max_samples]
-    blind = without_profile(samples, config, persona)[:max_samples]
+    blind = without_profile(samples, config)
     targets = [s.target for s in samples]
     rows = {kind: scores(targets, baseline_actions(kind, persona, samples, seed, votes))
             for kind in ("random", "persona-stats")}

@@ -17,9 +17,8 @@ from bubblescope.contracts import Observation
 from bubblescope.personas.schema import Persona, Session, TraceRecord
 
 from .config import DataSpec, PromptSpec
+from .dataset import Observer
 from .errors import TrainConfigError
-
-Observer = Callable[[TraceRecord], Observation | None]
 
 
 @dataclass(frozen=True)
