@@ -37,7 +37,7 @@ class TraceObserver:
         width = frames.width
         self.renderer = Renderer(Geometry(width, width * 16 // 9), self.catalogue)
 
-    def _frames(self, video: int, seen_at) -> tuple[Frame, ...]:
+    def _frames(self, video: int) -> tuple[Frame, ...]:
         frames = []
         for i in range(self.frames.count):
             position = i * self.frames.spacing_s
@@ -54,4 +54,4 @@ class TraceObserver:
             return None
         started = record.started_at or record.timestamp - timedelta(
             seconds=record.viewing_duration)
-        return observe_video(self.catalogue, video, started, self._frames(video, started))
+        return observe_video(self.catalogue, video, started, self._frames(video))
