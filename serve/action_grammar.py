@@ -111,11 +111,12 @@ class _ScanError(Exception):
 
 
 def format_seconds(seconds: float) -> str:
-    """Canonical watch time: rounded to 0.1 s, a trailing ".0" dropped (7.3 -> "7.3", 12 -> "12")."""
+    """Canonical watch time: always one decimal (7.3 -> "7.3", 12 -> "12.0"). One shape for
+    every number makes the answer easier to learn: a model trained from scratch that sees both
+    "12" and "12.3" learns neither where a number ends nor how many digits follow the point."""
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"watch time must be finite and >= 0, got {seconds!r}")
-    text = f"{seconds + 0.0:.1f}"  # + 0.0 turns -0.0 into 0.0
-    return text[:-2] if text.endswith(".0") else text
+    return f"{seconds + 0.0:.1f}"  # + 0.0 turns -0.0 into 0.0
 
 
 def quote(text: str) -> str:

@@ -68,8 +68,8 @@ def test_canonical_formatting() -> None:
         'Video: two lines\nCategory: Pets/Cat\n\n```python\nwatch(7.2)\nlike()\n'
         'comment("a \\"b\\"\\nc\\\\")\nshare("mom")\n```'
     )
-    assert format_action(Action(watch_s=12.0)) == "```python\nwatch(12)\n```"
-    assert [format_seconds(s) for s in (0.0, -0.0, 7.3, 12.04, 600)] == ["0", "0", "7.3", "12", "600"]
+    assert format_action(Action(watch_s=12.0)) == "```python\nwatch(12.0)\n```"
+    assert [format_seconds(s) for s in (0.0, -0.0, 7.3, 12.04, 600)] == ["0.0", "0.0", "7.3", "12.0", "600.0"]
     with pytest.raises(ValueError):
         format_seconds(math.inf)
 

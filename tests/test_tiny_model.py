@@ -41,6 +41,12 @@ def test_any_text_round_trips_through_the_tokenizer(tiny_vlm):
         assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
 
 
+def test_numbers_are_one_token_per_digit_as_in_qwen(tiny_vlm):
+    tokenizer = load_processor(tiny_vlm).tokenizer
+    assert tokenizer.tokenize("watch(104.25)") == ["watch", "(", "1", "0", "4", ".", "2", "5",
+                                                    ")"]
+
+
 def test_image_expands_to_merged_patches_and_generates(tiny_vlm):
     processor, model = load_processor(tiny_vlm), load_model(tiny_vlm)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hi"}]}]

@@ -73,7 +73,11 @@ def train_tokenizer(corpus: Iterable[str], config: TinyModelConfig):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # One token per digit, as Qwen's tokenizer splits numbers: watch times are then spelled
+    # the same way at every magnitude, which a tiny model learns far more easily.
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=config.vocab_size, special_tokens=list(SPECIAL_TOKENS),
