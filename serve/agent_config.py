@@ -34,6 +34,12 @@ class GenerationSpec(_Spec):
     temperature: float = Field(default=1.0, ge=0, le=2, description="sampling temperature; "
                                "0 is greedy, which collapses watch times onto their most "
                                "likely first digit, so audits sample")
+    top_p: float = Field(default=1.0, gt=0, le=1, description="nucleus sampling: draw from the "
+                         "smallest set of tokens holding this much probability; below 1 it "
+                         "cuts the rare garbled tokens a small model's tail holds")
+    constrain_watch: bool = Field(default=False, description="constrained decoding of the "
+                                  "watch() argument to a well-formed number (transformers "
+                                  "engine); the rest of the answer is sampled freely")
 
 
 class AgentPromptSpec(_Spec):

@@ -66,6 +66,7 @@ class TransformersEngine(Engine):
         self.model = load_model(base_model, device=device).eval()
         self.device = device
         self.peft = None
+        self._token_kinds = None
 
     def load_adapter(self, key: str, path: str) -> None:
         from peft import PeftModel
@@ -100,13 +101,26 @@ class TransformersEngine(Engine):
         import torch
 
         batch = self._batch(prompts)
-        sampling = {"do_sample": True, "temperature": generation.temperature} \
+        sampling = {"do_sample": True, "temperature": generation.temperature,
+                    "top_p": generation.top_p} \
             if generation.temperature > 0 else {"do_sample": False}
+        if generation.constrain_watch:
+            sampling["logits_processor"] = self._watch_constraint(batch["input_ids"].shape[1])
         with torch.no_grad(), self._adapter(key) as model:
             out = model.generate(**batch, max_new_tokens=generation.max_new_tokens,
                                  pad_token_id=self.processor.tokenizer.pad_token_id, **sampling)
         new = out[:, batch["input_ids"].shape[1]:]
         return self.processor.batch_decode(new, skip_special_tokens=True)
+
+    def _watch_constraint(self, prompt_width: int):
+        from transformers import LogitsProcessorList
+
+        from .watch_constraint import TokenKinds, WatchConstraint
+
+        tokenizer = self.processor.tokenizer
+        if self._token_kinds is None:
+            self._token_kinds = TokenKinds.of(tokenizer)
+        return LogitsProcessorList([WatchConstraint(tokenizer, self._token_kinds, prompt_width)])
 
     def _adapter(self, key: str):
         import contextlib
