@@ -15,6 +15,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from bubblescope.contracts import Action, Frame, Observation
@@ -49,18 +50,22 @@ class Prompt:
     images: list[Image.Image] = field(default_factory=list)
 
 
-def persona_profile(persona: Persona) -> str:
-    """The persona in words: narrative, traits and the behaviour it is held to."""
+def persona_profile(persona: Persona, categories: int = 8) -> str:
+    """The persona in words: narrative, traits and the behaviour it is held to, down to how
+    long it watches each of the `categories` main categories it sees most (PersonaAct's
+    profiles carry the behaviour patterns mined from the person's trace)."""
     stats = persona.stats
-    top = sorted(stats.categories.items(), key=lambda item: -item[1].share)[:5]
+    top = sorted(stats.categories.items(), key=lambda item: -item[1].share)[:categories]
     lines = [persona.narrative.strip()]
     lines += [f"- {name.replace('_', ' ')}: {value}" for name, value in persona.traits.items()]
     lines.append(
         f"Your habits: median watch {stats.duration.median:.1f} s, mean {stats.duration.mean:.1f} "
         f"s, {stats.duration.quick_skip_rate:.0%} of videos skipped within 3 s; you like "
         f"{stats.like_rate:.1%}, comment on {stats.comment_rate:.1%}, share {stats.share_rate:.1%}.")
-    lines.append("What you watch most: " + ", ".join(
-        f"{name} {category.share:.0%}" for name, category in top) + ".")
+    lines.append("What you watch most, and for how long:")
+    lines += [f"- {name}: {category.share:.0%} of videos, median watch "
+              f"{float(np.median(category.durations)):.1f} s, like {category.like_rate:.0%}"
+              for name, category in top]
     return "\n".join(lines)
 
 

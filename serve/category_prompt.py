@@ -1,7 +1,9 @@
 """The VLM category classifier's prompt and the strict reading of its answer.
 
 The prompt constrains the answer to the taxonomy: it lists every main category with its
-subcategories and asks for one `Main/Sub` label. The answer is searched for a taxonomy label
+subcategories and asks for one `Main/Sub` label. A model that reads no instructions (the tiny
+model, `instructions: false`) is asked with the video alone and answers with the label it was
+pretrained to give (`trainer/pretrain.py`). The answer is searched for a taxonomy label
 (English or Chinese, the longest that appears), so a model that adds words around the label
 still classifies, and one that names nothing in the taxonomy gives None (unclassified, counted
 in the step records) rather than a guess.
@@ -35,8 +37,9 @@ def category_prompt(observation: Observation, config: PromptConfig) -> Prompt:
         if config.frames else []
     task = ("Which category does the video on screen belong to? Answer with exactly one label "
             "'Main/Sub' from this taxonomy (main category: its subcategories):\n"
-            + taxonomy_listing() + "\n\n")
-    content = [{"type": "text", "text": task}, *({"type": "image"} for _ in images),
+            + taxonomy_listing() + "\n\n") if config.instructions else ""
+    content = [*([{"type": "text", "text": task}] if task else []),
+               *({"type": "image"} for _ in images),
                {"type": "text", "text": current_text(observation, config) + "\nLabel:"}]
     return Prompt(messages=[{"role": "system", "content": [{"type": "text", "text": SYSTEM}]},
                             {"role": "user", "content": content}], images=images)

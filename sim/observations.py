@@ -9,7 +9,7 @@ simulated traces match what the agent sees during an audit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bubblescope.contracts import Frame, Observation
 from bubblescope.personas.schema import TraceRecord
@@ -54,4 +54,8 @@ class TraceObserver:
             return None
         started = record.started_at or record.timestamp - timedelta(
             seconds=record.viewing_duration)
+        return self.observe_video(video, started)
+
+    def observe_video(self, video: int, started: datetime) -> Observation:
+        """What the screen shows for catalogue video number `video`, started at `started`."""
         return observe_video(self.catalogue, video, started, self._frames(video))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bubblescope.personas.loader import load_persona
 from bubblescope.personas.schema import Session, TraceRecord
 from bubblescope.serve.action_grammar import parse_action
-from bubblescope.serve.agent_prompt import PromptConfig, decision_prompt
+from bubblescope.serve.agent_prompt import PromptConfig, decision_prompt, persona_profile
 from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
 from bubblescope.sim.observations import TraceFrames, TraceObserver
 from bubblescope.sim.recruit import record_trace
@@ -101,6 +101,36 @@ def test_persona_ablation_drops_only_the_profile(samples):
     ablated_text = ablated.messages[1]["content"][0]["text"]
     assert persona.narrative.split()[0] in full_text and "Who you are" in full_text
     assert "Who you are" not in ablated_text and full_text.endswith(ablated_text)
+
+
+def test_profile_says_how_long_each_main_category_is_watched(samples):
+    import numpy as np
+
+    persona = samples[0]
+    profile = persona_profile(persona)
+    food = persona.stats.categories["Food"]
+    assert (f"- Food: {food.share:.0%} of videos, median watch "
+            f"{float(np.median(food.durations)):.1f} s") in profile
+    assert profile.count(" of videos, median watch ") == min(8, len(persona.stats.categories))
+
+
+def test_labelled_rows_teach_the_category_with_the_classifiers_prompt():
+    from bubblescope.serve.category_prompt import parse_category
+    from bubblescope.trainer.config import TrainConfig
+    from bubblescope.trainer.pretrain import CrowdSpec, labelled_rows
+
+    config = TrainConfig(base_model="unused", prompt={"instructions": False, "frames": 1,
+                                                      "frame_edge": 56})
+    rows = labelled_rows(CrowdSpec(labelled=12), config)
+    catalogue = build_catalogue(CatalogueConfig(seed=0))
+    assert len(rows) == 12 and len(rows) == len({r["prompt"][1]["content"][-1]["text"]
+                                                 for r in rows})  # no video twice
+    for row in rows:
+        label = row["completion"][0]["content"][0]["text"]
+        assert parse_category(label) == label and label in catalogue.taxonomy.subs
+        text = row["prompt"][1]["content"][-1]["text"]
+        assert text.endswith("Label:") and "taxonomy" not in text  # no listing for the tiny
+        assert len(row["images"]) == 1
 
 
 def test_unknown_videos_are_skipped_not_invented():

@@ -111,6 +111,22 @@ def sft_row(sample: Sample) -> dict:
     }
 
 
+def with_length(row: dict) -> dict:
+    """The row with a `length` column (characters of prompt text), so batches can be drawn
+    from rows of similar length (`train_sampling_strategy="group_by_length"`): on CPU,
+    padding short rows to long ones doubles the cost of a mixed batch."""
+    text = sum(len(part.get("text") or "") for message in row["prompt"]
+               for part in message["content"])
+    return {**row, "length": text}
+
+
+def label_row(prompt: Prompt, category: str) -> dict:
+    """A row teaching the video's category: the VLM classifier's prompt and its label."""
+    return {"prompt": prompt.messages, "completion": [
+        {"role": "assistant", "content": [{"type": "text", "text": category}]}],
+        "images": prompt.images}
+
+
 def target_columns(sample: Sample) -> dict:
     """The columns the GRPO rewards read (see trainer/rewards.py)."""
     target = sample.target

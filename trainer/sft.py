@@ -14,7 +14,7 @@ from pathlib import Path
 from bubblescope.personas.schema import Persona
 
 from .config import LoraSpec, OptimSpec, TrainConfig
-from .dataset import Sample, build_samples, sft_row
+from .dataset import Sample, build_samples, sft_row, with_length
 from .sources import session_source
 
 
@@ -44,7 +44,7 @@ def pooled_samples(config: TrainConfig, personas: list[Persona]) -> dict[str, li
 def rows_dataset(samples: list[Sample]):
     from datasets import Dataset
 
-    return Dataset.from_list([sft_row(sample) for sample in samples])
+    return Dataset.from_list([with_length(sft_row(sample)) for sample in samples])
 
 
 def lora_config(spec: LoraSpec | None):
@@ -85,7 +85,8 @@ def sft_loop(loop_config: dict) -> None:
     spec = config.sft
     with tempfile.TemporaryDirectory() as scratch:
         args = SFTConfig(**optim_args(spec, config, scratch), max_length=spec.max_length,
-                         eval_strategy="epoch" if splits["validation"] else "no")
+                         eval_strategy="epoch" if splits["validation"] else "no",
+                         train_sampling_strategy="group_by_length")
         trainer = SFTTrainer(
             model=load_model(config.base_model, dtype="bfloat16" if config.use_gpu
                              else "float32"),

@@ -48,7 +48,8 @@ def _personas() -> Iterator[str]:
         spec = human_spec(name)
         yield spec.narrative + "\n" + "\n".join(f"{k}: {v}" for k, v in spec.traits.items())
     yield ("Your habits: median watch 5.4 s, mean 8.3 s, 27% of videos skipped within 3 s; you "
-           "like 7.8%, comment on 0.3%, share 0.1%. What you watch most: Food 47%.")
+           "like 7.8%, comment on 0.3%, share 0.1%.\nWhat you watch most, and for how long:\n"
+           "- Food: 47% of videos, median watch 8.9 s, like 12%")
 
 
 def tiny_corpus(catalogue_step: int = 5) -> Iterator[str]:
