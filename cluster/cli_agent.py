@@ -23,17 +23,25 @@ def _model_pretrain(args: argparse.Namespace) -> int:
     import ray
 
     from bubblescope.trainer.config import load_train_config
-    from bubblescope.trainer.pretrain import CrowdSpec, run_pretrain
+    from bubblescope.trainer.pretrain import run_pretrain
 
     overrides = {"base_model": args.base_model} if args.base_model else {}
     config = load_train_config(args.config, overrides)
-    crowd = CrowdSpec(humans=args.humans, records=args.records, seed=args.seed)
+    crowd = _crowd(args)
     ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
     print(f"pretraining {config.base_model} on {crowd.humans} synthetic humans x "
           f"{crowd.records} videos", flush=True)
     metrics = run_pretrain(config, crowd, args.out)
     print(f"wrote {args.out} (train loss {metrics.get('train_loss', float('nan')):.4g})")
     return 0
+
+
+def _crowd(args: argparse.Namespace):
+    """The crowd the base is pretrained on: CrowdSpec's defaults but for what was given."""
+    from bubblescope.trainer.pretrain import CrowdSpec
+
+    given = {key: getattr(args, key, None) for key in ("humans", "records", "labelled", "seed")}
+    return CrowdSpec(**{key: value for key, value in given.items() if value is not None})
 
 
 def _config_and_personas(args: argparse.Namespace):
@@ -74,6 +82,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    return _evaluate(*_config_and_personas(args), args)
+
+
+def _evaluate(config, personas, args: argparse.Namespace) -> int:
     import json
 
     import torch
@@ -81,9 +93,9 @@ def _eval(args: argparse.Namespace) -> int:
     from bubblescope.serve.agent_config import GenerationSpec
     from bubblescope.trainer.evaluate import eval_markdown, run_eval
 
-    config, personas = _config_and_personas(args)
     torch.manual_seed(args.seed)
-    generation = GenerationSpec(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    generation = GenerationSpec(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                                constrain_watch=args.constrain_watch)
     result = run_eval(config, personas, generation, max_samples=args.max_samples,
                       votes=args.votes)
     out = Path(args.out)
@@ -98,14 +110,16 @@ def _eval(args: argparse.Namespace) -> int:
 def _agents_quickstart(args: argparse.Namespace) -> int:
     import ray
 
-    from bubblescope.trainer.pretrain import CrowdSpec
     from bubblescope.trainer.quickstart import ensure_agents, fill_agent_job
 
     config, personas = _config_and_personas(args)
     ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
-    agents = ensure_agents(config, personas, CrowdSpec(humans=args.humans, records=args.records),
-                           cache=args.cache, grpo=not args.no_grpo,
+    agents = ensure_agents(config, personas, _crowd(args),
+                           cache=args.cache, grpo=not getattr(args, "no_grpo", False),
+                           ablations=args.agents_command == "fidelity",
                            say=lambda line: print(line, flush=True))
+    if args.agents_command == "fidelity":
+        return _fidelity(args, config, personas, agents)
     print(f"agents: base {agents['base_model']}; adapters " + ", ".join(
         f"{pid} -> {path}" for pid, path in agents["adapters"].items()))
     if args.job:
@@ -114,27 +128,61 @@ def _agents_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_agents(sub) -> None:
+def _fidelity(args: argparse.Namespace, config, personas, agents: dict) -> int:
+    trained = config.model_copy(update={"base_model": agents["base_model"],
+                                        "adapters_dir": agents["adapters_dir"]})
+    print(f"evaluating every variant on the test split ({args.votes} answers per decision) ...",
+          flush=True)
+    return _evaluate(trained, personas, args)
+
+
+def _training_arguments(parser) -> None:
     from bubblescope.trainer.quickstart import DEFAULT_CACHE
 
+    parser.add_argument("--persona", action="append", default=None, help="persona file "
+                        "(default: the two quickstart personas)")
+    parser.add_argument("--config", default="examples/training/tiny.yaml",
+                        help="training config")
+    parser.add_argument("--base-model", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", default=DEFAULT_CACHE, help="where trained agents are kept")
+    parser.add_argument("--humans", type=int, help="crowd members for pretraining (default 32)")
+    parser.add_argument("--records", type=int, help="videos per crowd member (default 50)")
+    parser.add_argument("--labelled", type=int, help="catalogue videos the base model is shown "
+                        "with their category (default 3000)")
+    parser.add_argument("--address", help="Ray cluster address (default: a local one)")
+
+
+def _decoding_arguments(parser) -> None:
+    parser.add_argument("--max-samples", type=int, help="cap on test decisions per persona")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="sampling temperature (0: greedy)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--constrain-watch", action="store_true", help="constrained decoding "
+                        "of the watch() argument to a well-formed number")
+
+
+def add_agents(sub) -> None:
     agents = sub.add_parser("agents", help="ready-trained persona agents")
     agents_sub = agents.add_subparsers(dest="agents_command", required=True)
     quick = agents_sub.add_parser("quickstart", help="train (or reuse) the tiny agents of the "
                                   "quickstart personas and fill them into an agent job")
-    quick.add_argument("--persona", action="append", default=None, help="persona file (default:"
-                       " the two quickstart personas)")
-    quick.add_argument("--config", default="examples/training/tiny.yaml",
-                       help="training config")
-    quick.add_argument("--base-model", help=argparse.SUPPRESS)
-    quick.add_argument("--cache", default=DEFAULT_CACHE, help="where trained agents are kept")
-    quick.add_argument("--humans", type=int, default=8, help="crowd members for pretraining")
-    quick.add_argument("--records", type=int, default=200, help="videos per crowd member")
+    _training_arguments(quick)
     quick.add_argument("--no-grpo", action="store_true", help="SFT adapters only")
     quick.add_argument("--job", help="agent job template whose policy.agent is filled in")
     quick.add_argument("--job-out", default="results/quickstart-agent.yaml",
                        help="where the filled-in job is written")
-    quick.add_argument("--address", help="Ray cluster address (default: a local one)")
     quick.set_defaults(func=_agents_quickstart)
+    fidelity = agents_sub.add_parser("fidelity", help="train (or reuse) every variant of the "
+                                     "quickstart agents, ablations included, and write the "
+                                     "fidelity tables (PersonaAct Tables 2 and 3)")
+    _training_arguments(fidelity)
+    _decoding_arguments(fidelity)
+    fidelity.add_argument("--votes", type=int, default=5, help="sampled answers per decision, "
+                          "decided by their consensus (median watch, majority engagement)")
+    fidelity.add_argument("--out", default="results/fidelity", help="folder for eval.json and "
+                          "eval.md")
+    fidelity.set_defaults(func=_agents_quickstart)
 
 
 def _serve_up(args: argparse.Namespace) -> int:
@@ -199,11 +247,7 @@ def add_eval(sub) -> None:
                           "were trained with (data, prompt, adapters_dir, base_model)")
     evaluate.add_argument("--base-model", help="override the config's base_model folder")
     evaluate.add_argument("--out", default="results/eval", help="folder for eval.json/eval.md")
-    evaluate.add_argument("--max-samples", type=int, help="cap on test decisions per persona")
-    evaluate.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap")
-    evaluate.add_argument("--temperature", type=float, default=1.0,
-                          help="sampling temperature (0: greedy)")
-    evaluate.add_argument("--seed", type=int, default=0, help="sampling seed")
+    _decoding_arguments(evaluate)
     evaluate.add_argument("--votes", type=int, default=1, help="sampled answers per decision; "
                           "above 1, their consensus (median watch, majority engagement)")
     evaluate.set_defaults(func=_eval)
@@ -225,9 +269,11 @@ def add_model(sub) -> None:
                           "sets the optimiser; its lora is not used)")
     pretrain.add_argument("--out", required=True, help="folder for the pretrained model")
     pretrain.add_argument("--base-model", help="override the config's base_model folder")
-    pretrain.add_argument("--humans", type=int, default=16, help="crowd members")
-    pretrain.add_argument("--records", type=int, default=300, help="videos per member")
-    pretrain.add_argument("--seed", type=int, default=0, help="draws the crowd")
+    pretrain.add_argument("--humans", type=int, help="crowd members (default 32)")
+    pretrain.add_argument("--records", type=int, help="videos per member (default 50)")
+    pretrain.add_argument("--labelled", type=int, help="catalogue videos shown with their "
+                          "category (default 3000)")
+    pretrain.add_argument("--seed", type=int, help="draws the crowd (default 0)")
     pretrain.add_argument("--address", help="Ray cluster address (default: a local one)")
     pretrain.set_defaults(func=_model_pretrain)
 

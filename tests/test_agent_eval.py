@@ -76,3 +76,38 @@ def test_consensus_takes_the_median_watch_and_majority_likes():
     decided = consensus(answers)
     assert decided.watch_s == 4.0 and decided.like  # 2 of the 3 that parsed liked
     assert decided.format_ok  # most parsed; the evaluation counts the failed answer apart
+
+
+@pytest.mark.slow
+def test_one_command_trains_every_variant_then_writes_the_tables(tmp_path):
+    """`bubblescope agents fidelity`: from nothing to both tables, ablations included, with
+    no variant left untrained; a second run reuses every cached step."""
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({
+        "base_model": "set-by-the-command", "data": {"records": 200, "max_samples": 6},
+        "prompt": {"frame_edge": 56, "history": 1, "instructions": False},
+        "sft": {"learning_rate": 5e-3, "epochs": 1, "lora": {"r": 4, "alpha": 8}},
+        "grpo": {"learning_rate": 1e-3, "generations": 2, "max_completion_length": 16,
+                 "max_prompts": 2, "lora": {"r": 4, "alpha": 8}},
+        "storage_path": str(tmp_path / "runs")}))
+    command = [sys.executable, "-m", "bubblescope.cluster.cli", "agents", "fidelity",
+               "--persona", str(EXAMPLES / "personas" / "concentrated.yaml"),
+               "--config", str(config), "--cache", str(tmp_path / "cache"), "--humans", "1",
+               "--records", "20", "--labelled", "16", "--max-samples", "4", "--votes", "2",
+               "--max-new-tokens", "16", "--out", str(tmp_path / "fidelity")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for step in ("tiny model", "base model", "SFT adapter", "SFT+GRPO adapter",
+                 "GRPO adapter", "-Persona adapter"):
+        assert f"training: {step}" in done.stdout
+    rows = json.loads((tmp_path / "fidelity" / "eval.json").read_text())["personas"][0]
+    assert rows["test_samples"] == 4
+    assert all(rows["variants"][name] is not None for name in
+               ("LLM-Sim", "SFT", "GRPO", "SFT+GRPO", "-Persona", "-Both", "random",
+                "persona-stats"))
+    table = (tmp_path / "fidelity" / "eval.md").read_text()
+    assert "not trained" not in table and "consensus of 2" in table
+    again = subprocess.run(command[:-2] + ["--out", str(tmp_path / "again")],
+                           capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "training:" not in again.stdout and again.stdout.count("cached:") == 6

@@ -205,6 +205,8 @@ def eval_markdown(result: dict) -> str:
     lines = [f"# Agent fidelity on the held-out test split\n\nBase model: `{result['base_model']}`"
              f"; decoding: temperature {generation.get('temperature', '?')}, up to "
              f"{generation.get('max_new_tokens', '?')} new tokens"
+             + (", watch() argument constrained to a number"
+                if generation.get("constrain_watch") else "")
              + (f", consensus of {result['votes']} sampled answers per decision"
                 if result.get("votes", 1) > 1 else "")]
     if result["tiny_base"]:

@@ -19,6 +19,9 @@ from .config import TrainConfig
 from .pretrain import CrowdSpec
 
 DEFAULT_CACHE = "~/.cache/bubblescope/agents"
+# Bumped whenever how the tiny model is built or trained changes in code rather than in the
+# config (its tokenizer, say), so no cache built the old way is reused.
+RECIPE = 2
 
 
 def _digest(data) -> str:
@@ -27,9 +30,12 @@ def _digest(data) -> str:
 
 def cache_key(config: TrainConfig, crowd: CrowdSpec, personas: list[Persona]) -> str:
     """What the base model and the SFT adapters depend on (GRPO settings are keyed apart)."""
+    from .tiny_model import TinyModelConfig
+
     return _digest({"config": config.model_dump(mode="json", exclude={
         "base_model", "storage_path", "adapters_dir", "grpo"}), "crowd": crowd.model_dump(),
-        "personas": [p.model_dump(mode="json") for p in personas]})
+        "personas": [p.model_dump(mode="json") for p in personas],
+        "tiny": TinyModelConfig().__dict__, "recipe": RECIPE})
 
 
 def _step(done: bool, what: str, say: Callable[[str], None], action: Callable[[], object]):
@@ -52,9 +58,12 @@ def _trained_with(adapter: Path, config: TrainConfig) -> bool:
 
 def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec,
                   cache: str | Path = DEFAULT_CACHE, grpo: bool = True,
-                  say: Callable[[str], None] = print) -> dict:
-    """Train whatever is missing; returns {base_model, adapters: {persona: path}}."""
-    from .runner import run_training
+                  ablations: bool = False, say: Callable[[str], None] = print) -> dict:
+    """Train whatever is missing; returns {base_model, adapters: {persona: path},
+    adapters_dir}. With `ablations`, also every variant the fidelity tables compare: GRPO
+    alone on the base, and the pooled -Persona adapter."""
+    from .evaluate import POOLED
+    from .runner import run_pooled_sft, run_training
     from .tiny_corpus import tiny_corpus
     from .tiny_model import build_tiny_model
 
@@ -80,6 +89,14 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
                   say, lambda persona=persona, sft=sft, both=both: run_training(
                       "grpo", tuned, persona, name=both.name, init_adapter=str(sft)))
             chosen[persona.id] = str(both)
+        if ablations:
+            alone = adapters / persona.id / "grpo"
+            _step(_trained_with(alone, config), f"GRPO adapter of {persona.id}", say,
+                  lambda persona=persona: run_training("grpo", tuned, persona))
+    if ablations:
+        blind = adapters / POOLED / "nopersona"
+        _step((blind / "adapter_config.json").exists(), "-Persona adapter (all personas, no "
+              "profiles)", say, lambda: run_pooled_sft(tuned, personas))
     summary = {"base_model": str(base), "adapters": chosen, "adapters_dir": str(adapters)}
     (root / "agents.json").write_text(json.dumps(summary, indent=2), "utf-8")
     return summary
