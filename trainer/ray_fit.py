@@ -9,6 +9,11 @@ from pathlib import Path
 from .config import TrainConfig
 from .errors import TrainingFailed
 
+# Ray Train's workers patch print to echo each line and log it, so every progress line showed
+# twice, and a library that captures stdout to read it (dill disassembling a function while
+# datasets fingerprints a map) spilled its capture onto the terminal. Plain print instead.
+QUIET_PRINT = {"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}}
+
 
 def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: TrainConfig):
     """The Ray Train result of `loop` run as `name`, with a checkpoint, or TrainingFailed."""
@@ -21,7 +26,8 @@ def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: Trai
         scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu,
                                      resources_per_worker={"CPU": config.cpus_per_worker}),
         run_config=RunConfig(name=f"{name}-{stamp}",
-                             storage_path=str(Path(config.storage_path).resolve())),
+                             storage_path=str(Path(config.storage_path).resolve()),
+                             worker_runtime_env=QUIET_PRINT),
     )
     try:
         result = trainer.fit()
