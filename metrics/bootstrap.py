@@ -172,3 +172,20 @@ def mean_interval(intervals: Sequence[Interval], level: float = 0.95) -> Interva
     estimate = float(_nanmean(np.array([iv.estimate for iv in intervals], dtype=np.float64)))
     samples = np.asarray(_nanmean(stacked, axis=0), dtype=np.float64)
     return _percentile_interval(estimate, samples, level)
+
+
+def bootstrap_paired_difference(a: Sequence[float], b: Sequence[float], *, block: int = 5,
+                                n_boot: int = 2000, level: float = 0.95,
+                                seed: int = 0) -> Interval:
+    """mean(a - b) over paired per-item scores (two models' errors on the same decisions),
+    with a moving-block interval: the items are decisions in time order, and neighbours in
+    one session share what the person was in the mood for."""
+    _check_params(n_boot, block, level)
+    first, second = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if first.ndim != 1 or first.shape != second.shape or first.size == 0:
+        raise ValueError(f"a and b must be equally long, non-empty sequences of numbers; got "
+                         f"shapes {first.shape} and {second.shape}")
+    differences = first - second
+    samples = _replicate(lambda rng: float(differences[block_indices(
+        differences.size, block, rng)].mean()), n_boot, seed)
+    return _percentile_interval(float(differences.mean()), samples, level)

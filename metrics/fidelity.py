@@ -17,16 +17,17 @@ def _pair(y: ArrayLike, y_hat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def smape(y: ArrayLike, y_hat: ArrayLike) -> float:
-    """Symmetric mean absolute percentage error, in [0, 2].
-
-    Each term is |y - y_hat| / ((|y| + |y_hat|) / 2); a term where both are 0 counts as 0.
-    """
+def smape_terms(y: ArrayLike, y_hat: ArrayLike) -> np.ndarray:
+    """Each pair's |y - y_hat| / ((|y| + |y_hat|) / 2), in [0, 2]; 0 where both are 0."""
     a, b = _pair(y, y_hat)
     num = np.abs(a - b)
     den = (np.abs(a) + np.abs(b)) / 2.0
-    terms = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return float(terms.mean())
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def smape(y: ArrayLike, y_hat: ArrayLike) -> float:
+    """Symmetric mean absolute percentage error, in [0, 2]: the mean of `smape_terms`."""
+    return float(smape_terms(y, y_hat).mean())
 
 
 def mae(y: ArrayLike, y_hat: ArrayLike) -> float:

@@ -105,8 +105,15 @@ def test_one_command_trains_every_variant_then_writes_the_tables(tmp_path):
     assert all(rows["variants"][name] is not None for name in
                ("LLM-Sim", "SFT", "GRPO", "SFT+GRPO", "-Persona", "-Both", "random",
                 "persona-stats"))
+    for name in ("SFT", "-Persona", "random", "persona-stats"):
+        gap = rows["variants"][name]["smape_gap"]
+        assert gap["low"] <= gap["estimate"] <= gap["high"] and gap["reference"] == "SFT+GRPO"
+        assert abs(gap["estimate"] - (rows["variants"][name]["smape"]
+                                      - rows["variants"]["SFT+GRPO"]["smape"])) < 1e-9
+    assert "smape_gap" not in rows["variants"]["SFT+GRPO"]
     table = (tmp_path / "fidelity" / "eval.md").read_text()
     assert "not trained" not in table and "consensus of 2" in table
+    assert "SMAPE - SFT+GRPO [95% CI]" in table
     again = subprocess.run(command[:-2] + ["--out", str(tmp_path / "again")],
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]

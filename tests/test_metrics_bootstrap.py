@@ -15,6 +15,7 @@ from bubblescope.metrics.bootstrap import (
     block_indices,
     bootstrap_bep,
     bootstrap_diversity_change,
+    bootstrap_paired_difference,
     mean_interval,
 )
 from bubblescope.metrics.diversity import edge_diversity
@@ -137,3 +138,21 @@ def test_mean_interval_rejects_mixed_lengths_and_empty() -> None:
 def test_interval_equality_ignores_samples() -> None:
     assert Interval(0.1, 0.0, 0.2, np.zeros(2)) == Interval(0.1, 0.0, 0.2, np.ones(5))
     assert "samples" not in repr(Interval(0.1, 0.0, 0.2, np.zeros(2)))
+
+
+def test_paired_difference_separates_a_real_gap_from_noise() -> None:
+    rng = np.random.default_rng(3)
+    errors = rng.uniform(0.2, 1.2, size=80)
+    worse = bootstrap_paired_difference(errors + 0.15 + rng.normal(0, 0.1, 80), errors)
+    assert 0.1 < worse.estimate < 0.2 and worse.low > 0
+    same = bootstrap_paired_difference(errors + rng.normal(0, 0.3, 80), errors)
+    assert same.low < 0 < same.high
+    nothing = bootstrap_paired_difference(errors, errors)
+    assert (nothing.estimate, nothing.low, nothing.high) == (0.0, 0.0, 0.0)
+
+
+def test_paired_difference_needs_pairs() -> None:
+    with pytest.raises(ValueError, match="equally long"):
+        bootstrap_paired_difference([0.1, 0.2], [0.1])
+    with pytest.raises(ValueError, match="equally long"):
+        bootstrap_paired_difference([], [])

@@ -11,7 +11,9 @@ The -Persona ablation is one adapter trained on all evaluated personas' training
 their profiles (registered as `<adapters_dir>/_pooled/nopersona`): with an adapter per
 persona, dropping a profile that is the same in every sample would remove nothing the adapter
 cannot learn from its own data, so the ablation that shows what the profile adds is a model
-that cannot tell whom it plays.
+that cannot tell whom it plays. It trains on as many decisions as one persona's adapter,
+drawn evenly from every persona (`pooled_samples`), so what it lacks is knowing whom it
+plays, not data.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ MODEL_VARIANTS = (
 )
 TABLE2 = ("LLM-Sim", "SFT", "GRPO", "SFT+GRPO", "random", "persona-stats")
 TABLE3 = ("SFT+GRPO", "-Persona", "-Tuning", "-Both")
+REFERENCE = "SFT+GRPO"  # the gap column compares every other row with it
 
 
 def adapter_path(config: TrainConfig, persona: Persona, variant: Variant) -> Path | None:
@@ -150,8 +153,9 @@ def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
     samples = training_samples(config, persona)["test"][:max_samples]
     blind = without_profile(samples, config)
     targets = [s.target for s in samples]
-    rows = {kind: scores(targets, baseline_actions(kind, persona, samples, seed, votes))
-            for kind in ("random", "persona-stats")}
+    decided = {kind: baseline_actions(kind, persona, samples, seed, votes)
+               for kind in ("random", "persona-stats")}
+    rows = {kind: scores(targets, actions) for kind, actions in decided.items()}
     for variant in MODEL_VARIANTS:
         path = adapter_path(config, persona, variant)
         if variant.adapter is not None and path is None:
@@ -162,9 +166,30 @@ def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
             engine.load_adapter(key, str(path))
         actions, failure_rate = model_actions(
             engine, key, samples if variant.profile else blind, generation, votes)
+        decided[variant.name] = actions
         rows[variant.name] = {**scores(targets, actions), "format_failure_rate": failure_rate}
+    _add_gaps(rows, targets, decided)
     rows["-Tuning"] = rows["LLM-Sim"]
     return {"persona": persona.id, "test_samples": len(samples), "variants": rows}
+
+
+def _add_gaps(rows: dict, targets: list[Action], decided: dict[str, list[Action]]) -> None:
+    """Each row's SMAPE minus the reference's on the same decisions, with a block-bootstrap
+    interval: at a few dozen test decisions a gap of 0.05 can be noise, and the interval
+    says whether it is."""
+    from bubblescope.metrics.bootstrap import bootstrap_paired_difference
+    from bubblescope.metrics.fidelity import smape_terms
+
+    if REFERENCE not in decided:
+        return
+    truth = [t.watch_s for t in targets]
+    terms = {name: smape_terms(truth, [a.watch_s for a in actions])
+             for name, actions in decided.items()}
+    for name, errors in terms.items():
+        if name != REFERENCE:
+            gap = bootstrap_paired_difference(errors, terms[REFERENCE])
+            rows[name]["smape_gap"] = {"reference": REFERENCE, "estimate": gap.estimate,
+                                       "low": gap.low, "high": gap.high}
 
 
 def run_eval(config: TrainConfig, personas: list[Persona], generation,
@@ -184,16 +209,24 @@ def _cell(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _gap(gap: dict | None) -> str:
+    if gap is None:
+        return "-"
+    return f"{gap['estimate']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]"
+
+
 def _table(persona: dict, names: tuple[str, ...]) -> list[str]:
-    lines = ["| variant | SMAPE | MAE (s) | like F1 | format failures | KS (watch) | "
-             "like rate (real) | quick-skip rate (real) |", "|---" * 8 + "|"]
+    lines = [f"| variant | SMAPE | SMAPE - {REFERENCE} [95% CI] | MAE (s) | like F1 | "
+             "format failures | KS (watch) | like rate (real) | quick-skip rate (real) |",
+             "|---" * 9 + "|"]
     for name in names:
         row = persona["variants"].get(name)
         if row is None:
-            lines.append(f"| {name} | not trained | | | | | | |")
+            lines.append(f"| {name} | not trained | | | | | | | |")
             continue
         lines.append(
-            f"| {name} | {_cell(row['smape'])} | {_cell(row['mae'], 2)} | {_cell(row['like_f1'])}"
+            f"| {name} | {_cell(row['smape'])} | {_gap(row.get('smape_gap'))} | "
+            f"{_cell(row['mae'], 2)} | {_cell(row['like_f1'])}"
             f" | {row['format_failure_rate']:.1%} | {_cell(row['ks_watch'])} | "
             f"{row['like_rate']:.1%} ({row['like_rate_real']:.1%}) | "
             f"{row['quick_skip_rate']:.1%} ({row['quick_skip_rate_real']:.1%}) |")
@@ -213,6 +246,10 @@ def eval_markdown(result: dict) -> str:
         lines.append("(a tiny model trained here from scratch: LLM-Sim, -Tuning and -Both show "
                      "an untuned model and are only meaningful with a pretrained base such as "
                      "Qwen2.5-VL-7B-Instruct)")
+    lines.append(f"\nSMAPE - {REFERENCE}: the row's SMAPE minus {REFERENCE}'s on the same "
+                 f"decisions (positive: {REFERENCE} is closer to the person), with a 95% "
+                 "block-bootstrap interval over the test decisions; an interval that spans 0 "
+                 "is no clear difference.")
     for persona in result["personas"]:
         lines += [f"\n## {persona['persona']} ({persona['test_samples']} test decisions)",
                   "\nTable 2: variants and baselines\n", *_table(persona, TABLE2),
