@@ -178,7 +178,7 @@ def add_agents(sub) -> None:
                                      "fidelity tables (PersonaAct Tables 2 and 3)")
     _training_arguments(fidelity)
     _decoding_arguments(fidelity)
-    fidelity.add_argument("--votes", type=int, default=5, help="sampled answers per decision, "
+    fidelity.add_argument("--votes", type=int, default=9, help="sampled answers per decision, "
                           "decided by their consensus (median watch, majority engagement)")
     fidelity.add_argument("--out", default="results/fidelity", help="folder for eval.json and "
                           "eval.md")

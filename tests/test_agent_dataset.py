@@ -138,3 +138,21 @@ def test_unknown_videos_are_skipped_not_invented():
     foreign = TraceRecord(timestamp=T0, viewing_duration=2.0, video_id="v1-000003")
     assert observer.observe(foreign) is None
     assert observer.observe(TraceRecord(timestamp=T0, viewing_duration=2.0)) is None
+
+
+def test_pooled_ablation_trains_on_one_personas_budget_from_every_persona():
+    from bubblescope.trainer.config import TrainConfig
+    from bubblescope.trainer.sft import pooled_samples, training_samples
+
+    config = TrainConfig(base_model="unused", data={"records": 120},
+                         prompt={"instructions": False, "frames": 1, "frame_edge": 56})
+    personas = [load_persona(EXAMPLES / "personas" / f"{name}.yaml")
+                for name in ("concentrated", "dispersed")]
+    own = {p.id: training_samples(config, p) for p in personas}
+    pooled = pooled_samples(config, personas)
+    sizes = [len(splits["train"]) for splits in own.values()]
+    assert abs(len(pooled["train"]) - sum(sizes) / 2) <= 1
+    for persona in personas:
+        mine = [s for s in pooled["train"] if s.persona == persona.id]
+        assert {s.session_id for s in mine} == {s.session_id for s in own[persona.id]["train"]}
+    assert len(pooled["test"]) == sum(len(splits["test"]) for splits in own.values())

@@ -21,7 +21,7 @@ from .pretrain import CrowdSpec
 DEFAULT_CACHE = "~/.cache/bubblescope/agents"
 # Bumped whenever how the tiny model is built or trained changes in code rather than in the
 # config (its tokenizer, say), so no cache built the old way is reused.
-RECIPE = 2
+RECIPE = 3
 
 
 def _digest(data) -> str:
@@ -95,7 +95,7 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
                   lambda persona=persona: run_training("grpo", tuned, persona))
     if ablations:
         blind = adapters / POOLED / "nopersona"
-        _step((blind / "adapter_config.json").exists(), "-Persona adapter (all personas, no "
+        _step((blind / "adapter_config.json").exists(), "-Persona adapter (every persona, no "
               "profiles)", say, lambda: run_pooled_sft(tuned, personas))
     summary = {"base_model": str(base), "adapters": chosen, "adapters_dir": str(adapters)}
     (root / "agents.json").write_text(json.dumps(summary, indent=2), "utf-8")

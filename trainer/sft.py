@@ -33,11 +33,17 @@ def training_samples(config: TrainConfig, persona: Persona) -> dict[str, list[Sa
 
 
 def pooled_samples(config: TrainConfig, personas: list[Persona]) -> dict[str, list[Sample]]:
-    """Every persona's samples, split by split (one persona: just its own)."""
-    pooled: dict[str, list[Sample]] = {}
-    for persona in personas:
-        for split, samples in training_samples(config, persona).items():
-            pooled.setdefault(split, []).extend(samples)
+    """Every persona's samples, split by split (one persona: just its own). With several, the
+    training split keeps every n-th sample of each persona's n, so the pooled -Persona adapter
+    trains on as many decisions as an average persona's own adapter, spread over each
+    persona's whole training span: it then differs from the per-persona adapters only in not
+    knowing whom it plays, not in having n times their data."""
+    per_persona = [training_samples(config, persona) for persona in personas]
+    pooled = {split: [sample for splits in per_persona for sample in splits[split]]
+              for split in per_persona[0]}
+    if len(personas) > 1:
+        pooled["train"] = [sample for offset, splits in enumerate(per_persona)
+                           for sample in splits["train"][offset % len(personas)::len(personas)]]
     return pooled
 
 
