@@ -53,12 +53,17 @@ def split_sessions(sessions: Sequence[Session]) -> dict[Split, list[Session]]:
 
 
 def _no_empty_split(splits: dict[Split, list[Session]]) -> None:
-    """With few sessions a split can come out empty: borrow the nearest session in time."""
+    """With few sessions a split can come out empty: borrow the nearest session in time from
+    a neighbour that can spare one (train is never empty: its first session's middle falls
+    in the first half)."""
     if not splits["test"] and len(splits["train"]) + len(splits["validation"]) > 1:
         donor = "validation" if splits["validation"] else "train"
         splits["test"].insert(0, splits[donor].pop())
-    if not splits["validation"] and len(splits["train"]) > 1:
-        splits["validation"].insert(0, splits["train"].pop())
+    if not splits["validation"]:
+        if len(splits["train"]) > 1:
+            splits["validation"].insert(0, splits["train"].pop())
+        elif len(splits["test"]) > 1:
+            splits["validation"].append(splits["test"].pop(0))
 
 
 def target_action(record: TraceRecord) -> Action:
