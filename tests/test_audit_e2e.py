@@ -22,7 +22,7 @@ LIVE_JOB = """
       depth: {cultivation_steps: 3000, counterfactual_steps: 3000}
     window: 50
     replicates: 1
-    devices: {count: 2, cpus_per_device: 0.5}
+    devices: {count: 2, cpus_per_device: 0.5, sim_pace: 5000}  # outlasts many scrapes, however fast the machine
     metrics: {bootstrap: 50}
     checkpoint_every: 50
 """
@@ -37,6 +37,7 @@ def test_live_metrics_reach_a_real_prometheus_during_the_audit(tmp_path: Path, r
                                   "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}
     codes: list[int] = []
     with running_prometheus(config, tmp_path) as prometheus:
+        prometheus.wait_for_targets(1)
         audit = threading.Thread(target=lambda: codes.append(
             run_audit(job, AuditOptions(progress=False, metrics_port=port))), daemon=True)
         audit.start()
