@@ -107,19 +107,23 @@ def _evaluate(config, personas, args: argparse.Namespace) -> int:
     return 0
 
 
-def _agents_quickstart(args: argparse.Namespace) -> int:
+def _trained_agents(args: argparse.Namespace, grpo: bool, ablations: bool):
+    """The config, the personas and their agents, trained where the cache lacks them."""
     import ray
 
-    from bubblescope.trainer.quickstart import ensure_agents, fill_agent_job
+    from bubblescope.trainer.quickstart import ensure_agents
 
     config, personas = _config_and_personas(args)
     ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
-    agents = ensure_agents(config, personas, _crowd(args),
-                           cache=args.cache, grpo=not getattr(args, "no_grpo", False),
-                           ablations=args.agents_command == "fidelity",
-                           say=lambda line: print(line, flush=True))
-    if args.agents_command == "fidelity":
-        return _fidelity(args, config, personas, agents)
+    agents = ensure_agents(config, personas, _crowd(args), cache=args.cache, grpo=grpo,
+                           ablations=ablations, say=lambda line: print(line, flush=True))
+    return config, personas, agents
+
+
+def _agents_quickstart(args: argparse.Namespace) -> int:
+    from bubblescope.trainer.quickstart import fill_agent_job
+
+    _, _, agents = _trained_agents(args, grpo=not args.no_grpo, ablations=False)
     print(f"agents: base {agents['base_model']}; adapters " + ", ".join(
         f"{pid} -> {path}" for pid, path in agents["adapters"].items()))
     if args.job:
@@ -128,7 +132,8 @@ def _agents_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fidelity(args: argparse.Namespace, config, personas, agents: dict) -> int:
+def _agents_fidelity(args: argparse.Namespace) -> int:
+    config, personas, agents = _trained_agents(args, grpo=True, ablations=True)
     trained = config.model_copy(update={"base_model": agents["base_model"],
                                         "adapters_dir": agents["adapters_dir"]})
     print(f"evaluating every variant on the test split ({args.votes} answers per decision) ...",
@@ -182,7 +187,7 @@ def add_agents(sub) -> None:
                           "decided by their consensus (median watch, majority engagement)")
     fidelity.add_argument("--out", default="results/fidelity", help="folder for eval.json and "
                           "eval.md")
-    fidelity.set_defaults(func=_agents_quickstart)
+    fidelity.set_defaults(func=_agents_fidelity)
 
 
 def _serve_up(args: argparse.Namespace) -> int:

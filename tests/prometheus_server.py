@@ -62,19 +62,6 @@ class PrometheusServer:
         pytest.fail(f"after {timeout_s}s, {expr} still gives {json.dumps(result)}\n"
                     f"prometheus log tail:\n{self.log_tail()}")
 
-    def wait_for_targets(self, count: int = 1, timeout_s: float = 20.0) -> None:
-        """Wait until Prometheus scrapes `count` targets (up or down): it applies a new
-        configuration's targets only every few seconds, and a fast run can end before then."""
-        deadline = time.monotonic() + timeout_s
-        active: list = []
-        while time.monotonic() < deadline:
-            active = self.get("/api/v1/targets")["data"]["activeTargets"]
-            if len(active) >= count:
-                return
-            time.sleep(POLL_S)
-        pytest.fail(f"after {timeout_s}s, Prometheus scrapes {len(active)} of {count} targets\n"
-                    f"prometheus log tail:\n{self.log_tail()}")
-
     def get(self, path: str) -> dict:
         return requests.get(f"{self.url}{path}", timeout=REQUEST_TIMEOUT_S).json()
 

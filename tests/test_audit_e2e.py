@@ -37,7 +37,9 @@ def test_live_metrics_reach_a_real_prometheus_during_the_audit(tmp_path: Path, r
                                   "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}
     codes: list[int] = []
     with running_prometheus(config, tmp_path) as prometheus:
-        prometheus.wait_for_targets(1)
+        # Prometheus applies a new configuration's targets only every few seconds, and a
+        # fast audit can end before then: start it once the target has been scraped.
+        prometheus.wait_for('up{job="bubblescope"}', lambda r: len(r) == 1, timeout_s=20)
         audit = threading.Thread(target=lambda: codes.append(
             run_audit(job, AuditOptions(progress=False, metrics_port=port))), daemon=True)
         audit.start()

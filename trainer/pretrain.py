@@ -35,18 +35,24 @@ class CrowdSpec(BaseModel):
     seed: int = Field(default=0, description="draws the crowd and the world")
 
 
+def _observer(crowd: CrowdSpec, config: TrainConfig):
+    """What the screen shows for a video of the crowd's world, as the prompts render it."""
+    from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
+    from bubblescope.sim.observations import TraceFrames, TraceObserver
+
+    return TraceObserver(build_catalogue(CatalogueConfig(seed=crowd.seed)),
+                         TraceFrames(count=config.prompt.frames))
+
+
 def crowd_samples(crowd: CrowdSpec, config: TrainConfig) -> list[Sample]:
     from bubblescope.personas.analyser import analyse
     from bubblescope.personas.schema import Persona
-    from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
     from bubblescope.sim.crowd import crowd_member
-    from bubblescope.sim.observations import TraceFrames, TraceObserver
     from bubblescope.sim.recruit import record_trace_with
 
     from .sft import prompt_config
 
-    observer = TraceObserver(build_catalogue(CatalogueConfig(seed=crowd.seed)),
-                             TraceFrames(count=config.prompt.frames))
+    observer = _observer(crowd, config)
     samples: list[Sample] = []
     for index in range(crowd.humans):
         spec = crowd_member(index, crowd.seed)
@@ -64,15 +70,12 @@ def labelled_rows(crowd: CrowdSpec, config: TrainConfig) -> list[dict]:
     import numpy as np
 
     from bubblescope.serve.category_prompt import category_prompt
-    from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
     from bubblescope.sim.device import SIM_EPOCH
-    from bubblescope.sim.observations import TraceFrames, TraceObserver
 
     from .dataset import label_row
     from .sft import prompt_config
 
-    observer = TraceObserver(build_catalogue(CatalogueConfig(seed=crowd.seed)),
-                             TraceFrames(count=config.prompt.frames))
+    observer = _observer(crowd, config)
     catalogue, prompt = observer.catalogue, prompt_config(config)
     rng = np.random.default_rng([crowd.seed, 0x1ABE1])
     videos = rng.choice(catalogue.n_videos, size=min(crowd.labelled, catalogue.n_videos),

@@ -43,7 +43,7 @@ def pooled_samples(config: TrainConfig, personas: list[Persona]) -> dict[str, li
               for split in per_persona[0]}
     if len(personas) > 1:
         pooled["train"] = [sample for offset, splits in enumerate(per_persona)
-                           for sample in splits["train"][offset % len(personas)::len(personas)]]
+                           for sample in splits["train"][offset::len(personas)]]
     return pooled
 
 
