@@ -20,7 +20,6 @@ def _model_tiny(args: argparse.Namespace) -> int:
 
 
 def _model_pretrain(args: argparse.Namespace) -> int:
-    import ray
 
     from bubblescope.trainer.config import load_train_config
     from bubblescope.trainer.pretrain import run_pretrain
@@ -28,7 +27,7 @@ def _model_pretrain(args: argparse.Namespace) -> int:
     overrides = {"base_model": args.base_model} if args.base_model else {}
     config = load_train_config(args.config, overrides)
     crowd = _crowd(args)
-    ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+    _start_training_ray(args)
     print(f"pretraining {config.base_model} on {crowd.humans} synthetic humans x "
           f"{crowd.records} videos", flush=True)
     metrics = run_pretrain(config, crowd, args.out)
@@ -40,8 +39,21 @@ def _crowd(args: argparse.Namespace):
     """The crowd the base is pretrained on: CrowdSpec's defaults but for what was given."""
     from bubblescope.trainer.pretrain import CrowdSpec
 
-    given = {key: getattr(args, key, None) for key in ("humans", "records", "labelled", "seed")}
+    # `--seed` of the evaluating commands seeds the sampling, not the crowd: only `model
+    # pretrain` names the crowd's seed (as crowd_seed).
+    given = {key: getattr(args, flag, None) for key, flag in (
+        ("humans", "humans"), ("records", "records"), ("labelled", "labelled"),
+        ("seed", "crowd_seed"))}
     return CrowdSpec(**{key: value for key, value in given.items() if value is not None})
+
+
+def _start_training_ray(args: argparse.Namespace) -> None:
+    import ray
+
+    from bubblescope.trainer.ray_fit import TRAINING_RUNTIME_ENV
+
+    ray.init(address=args.address, include_dashboard=False, log_to_driver=True,
+             runtime_env=TRAINING_RUNTIME_ENV)
 
 
 def _config_and_personas(args: argparse.Namespace):
@@ -56,7 +68,6 @@ def _config_and_personas(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    import ray
 
     from bubblescope.trainer.runner import run_pooled_sft, run_training
 
@@ -64,7 +75,7 @@ def _train(args: argparse.Namespace) -> int:
     if len(personas) > 1 and not args.pooled:
         raise TrainConfigError("several --persona need --pooled (one adapter for all, the "
                                "-Persona ablation); otherwise train one persona at a time")
-    ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+    _start_training_ray(args)
     who = ", ".join(p.id for p in personas)
     print(f"{args.algorithm} for {who}{' (pooled, no profiles)' if args.pooled else ''} on "
           f"{config.base_model} ({config.workers} worker(s), gpu={config.use_gpu})", flush=True)
@@ -97,7 +108,7 @@ def _evaluate(config, personas, args: argparse.Namespace) -> int:
     generation = GenerationSpec(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                                 constrain_watch=args.constrain_watch)
     result = run_eval(config, personas, generation, max_samples=args.max_samples,
-                      votes=args.votes)
+                      votes=args.votes, say=lambda line: print(line, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, indent=2), "utf-8")
@@ -109,12 +120,11 @@ def _evaluate(config, personas, args: argparse.Namespace) -> int:
 
 def _trained_agents(args: argparse.Namespace, grpo: bool, ablations: bool):
     """The config, the personas and their agents, trained where the cache lacks them."""
-    import ray
 
     from bubblescope.trainer.quickstart import ensure_agents
 
     config, personas = _config_and_personas(args)
-    ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+    _start_training_ray(args)
     agents = ensure_agents(config, personas, _crowd(args), cache=args.cache, grpo=grpo,
                            ablations=ablations, say=lambda line: print(line, flush=True))
     return config, personas, agents
@@ -278,7 +288,8 @@ def add_model(sub) -> None:
     pretrain.add_argument("--records", type=int, help="videos per member (default 50)")
     pretrain.add_argument("--labelled", type=int, help="catalogue videos shown with their "
                           "category (default 3000)")
-    pretrain.add_argument("--seed", type=int, help="draws the crowd (default 0)")
+    pretrain.add_argument("--seed", dest="crowd_seed", type=int,
+                          help="draws the crowd (default 0)")
     pretrain.add_argument("--address", help="Ray cluster address (default: a local one)")
     pretrain.set_defaults(func=_model_pretrain)
 

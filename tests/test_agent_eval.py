@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from bubblescope.contracts import Action
+from bubblescope.trainer.config import TrainConfig
 from bubblescope.trainer.evaluate import scores
-from bubblescope.trainer.quickstart import fill_agent_job
+from bubblescope.trainer.pretrain import CrowdSpec
+from bubblescope.trainer.quickstart import adapters_key, base_key, fill_agent_job
 from tests.conftest import EXAMPLES
 
 
@@ -78,6 +80,39 @@ def test_consensus_takes_the_median_watch_and_majority_likes():
     assert decided.format_ok  # most parsed; the evaluation counts the failed answer apart
 
 
+def test_the_pretrained_base_is_keyed_on_what_pretraining_reads():
+    """Changing what only the adapters read (SFT's epochs, rate and LoRA, the persona's trace,
+    GRPO) keeps the cached base; changing the prompt or the crowd does not."""
+    config, crowd = TrainConfig(base_model="m"), CrowdSpec()
+    adapters_only = [config.model_copy(update={"sft": config.sft.model_copy(update=change)})
+                     for change in ({"epochs": 9}, {"learning_rate": 0.5},
+                                    {"lora": config.sft.lora.model_copy(update={"r": 2})})]
+    adapters_only += [config.model_copy(update={"data": config.data.model_copy(
+        update={"records": 99})}), config.model_copy(update={"grpo": config.grpo.model_copy(
+            update={"generations": 2})})]
+    assert {base_key(c, crowd) for c in adapters_only} == {base_key(config, crowd)}
+    assert len({adapters_key(c, crowd, []) for c in adapters_only[:4]}
+               | {adapters_key(config, crowd, [])}) == 5
+    other_prompt = config.model_copy(update={"prompt": config.prompt.model_copy(
+        update={"history": 1})})
+    assert base_key(other_prompt, crowd) != base_key(config, crowd)
+    assert base_key(config, CrowdSpec(humans=3)) != base_key(config, crowd)
+    assert adapters_key(config, CrowdSpec(humans=3), []) != adapters_key(config, crowd, [])
+
+
+def test_the_sampling_seed_is_not_the_crowd_seed():
+    """`agents fidelity --seed 3` samples differently from the same cached agents; only
+    `model pretrain --seed` draws another crowd (and so another base)."""
+    from bubblescope.cluster.cli import build_parser
+    from bubblescope.cluster.cli_agent import _crowd
+
+    parser = build_parser()
+    assert _crowd(parser.parse_args(["agents", "fidelity", "--seed", "3"])) == CrowdSpec()
+    pretrain = parser.parse_args(["model", "pretrain", "--config", "c", "--out", "o",
+                                  "--seed", "3"])
+    assert _crowd(pretrain).seed == 3
+
+
 @pytest.mark.slow
 def test_one_command_trains_every_variant_then_writes_the_tables(tmp_path):
     """`bubblescope agents fidelity`: from nothing to both tables, ablations included, with
@@ -100,6 +135,8 @@ def test_one_command_trains_every_variant_then_writes_the_tables(tmp_path):
     for step in ("tiny model", "base model", "SFT adapter", "SFT+GRPO adapter",
                  "GRPO adapter", "-Persona adapter"):
         assert f"training: {step}" in done.stdout
+    assert "concentrated: 4 test decisions x 2 answers" in done.stdout
+    assert "concentrated: -Persona SMAPE" in done.stdout  # progress while it evaluates
     rows = json.loads((tmp_path / "fidelity" / "eval.json").read_text())["personas"][0]
     assert rows["test_samples"] == 4
     assert all(rows["variants"][name] is not None for name in

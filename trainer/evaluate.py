@@ -18,6 +18,8 @@ plays, not data.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,11 +148,18 @@ def without_profile(samples: list[Sample], config: TrainConfig) -> list[Sample]:
             for s in samples]
 
 
+def _silent(_line: str) -> None:
+    pass
+
+
 def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
-                     max_samples: int | None = None, seed: int = 0, votes: int = 1) -> dict:
+                     max_samples: int | None = None, seed: int = 0, votes: int = 1,
+                     say: Callable[[str], None] = _silent) -> dict:
     from .sft import training_samples
 
     samples = training_samples(config, persona)["test"][:max_samples]
+    say(f"{persona.id}: {len(samples)} test decisions x {votes} answers, "
+        f"{len(MODEL_VARIANTS)} model variants")
     blind = without_profile(samples, config)
     targets = [s.target for s in samples]
     decided = {kind: baseline_actions(kind, persona, samples, seed, votes)
@@ -164,10 +173,13 @@ def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
         key = f"{POOLED if variant.pooled else persona.id}/{variant.adapter}" if path else ""
         if path:
             engine.load_adapter(key, str(path))
+        started = time.monotonic()
         actions, failure_rate = model_actions(
             engine, key, samples if variant.profile else blind, generation, votes)
         decided[variant.name] = actions
         rows[variant.name] = {**scores(targets, actions), "format_failure_rate": failure_rate}
+        say(f"{persona.id}: {variant.name} SMAPE {rows[variant.name]['smape']:.3f}, "
+            f"{failure_rate:.0%} format failures ({time.monotonic() - started:.0f} s)")
     _add_gaps(rows, targets, decided)
     rows["-Tuning"] = rows["LLM-Sim"]
     return {"persona": persona.id, "test_samples": len(samples), "variants": rows}
@@ -193,7 +205,8 @@ def _add_gaps(rows: dict, targets: list[Action], decided: dict[str, list[Action]
 
 
 def run_eval(config: TrainConfig, personas: list[Persona], generation,
-             max_samples: int | None = None, votes: int = 1) -> dict:
+             max_samples: int | None = None, votes: int = 1,
+             say: Callable[[str], None] = _silent) -> dict:
     from bubblescope.serve.engine import TransformersEngine
 
     engine = TransformersEngine(config.base_model)
@@ -202,7 +215,7 @@ def run_eval(config: TrainConfig, personas: list[Persona], generation,
             "generation": generation.model_dump(), "votes": votes,
             "prompt": config.prompt.model_dump(), "data": config.data.model_dump(),
             "personas": [evaluate_persona(config, p, engine, generation, max_samples,
-                                          votes=votes) for p in personas]}
+                                          votes=votes, say=say) for p in personas]}
 
 
 def _cell(value: float | None, digits: int = 3) -> str:

@@ -2,8 +2,10 @@
 
 Steps, each skipped when its output is already in the cache: build the tiny Qwen2.5-VL,
 pretrain it on a crowd of synthetic humans, then per persona SFT and SFT+GRPO adapters on that
-persona's synthetic-human trace. The cache key is a digest of the training config and the
-personas, so changing either trains afresh.
+persona's synthetic-human trace. The base is cached under a digest of what pretraining reads
+(the tiny model's config, the crowd, the prompt and the optimiser settings it shares with
+SFT); the adapters under that and a digest of the whole training config and the personas. So
+a change to SFT's epochs or the persona's trace retrains the adapters, not the base.
 """
 
 from __future__ import annotations
@@ -28,14 +30,27 @@ def _digest(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def cache_key(config: TrainConfig, crowd: CrowdSpec, personas: list[Persona]) -> str:
-    """What the base model and the SFT adapters depend on (GRPO settings are keyed apart)."""
+# SFT settings pretraining overrides (its own epochs and rate) or has no use for (LoRA).
+_NOT_IN_PRETRAINING = {"epochs", "learning_rate", "lora"}
+
+
+def base_key(config: TrainConfig, crowd: CrowdSpec) -> str:
+    """What the tiny model and its pretrained base depend on."""
     from .tiny_model import TinyModelConfig
 
-    return _digest({"config": config.model_dump(mode="json", exclude={
-        "base_model", "storage_path", "adapters_dir", "grpo"}), "crowd": crowd.model_dump(),
-        "personas": [p.model_dump(mode="json") for p in personas],
-        "tiny": TinyModelConfig().__dict__, "recipe": RECIPE})
+    return _digest({"prompt": config.prompt.model_dump(mode="json"),
+                    "sft": config.sft.model_dump(mode="json", exclude=_NOT_IN_PRETRAINING),
+                    "workers": config.workers, "use_gpu": config.use_gpu,
+                    "crowd": crowd.model_dump(), "tiny": TinyModelConfig().__dict__,
+                    "recipe": RECIPE})
+
+
+def adapters_key(config: TrainConfig, crowd: CrowdSpec, personas: list[Persona]) -> str:
+    """What the SFT adapters depend on besides the base (GRPO settings are checked apart,
+    from each adapter's manifest)."""
+    return _digest({"base": base_key(config, crowd), "config": config.model_dump(
+        mode="json", exclude={"base_model", "storage_path", "adapters_dir", "grpo"}),
+        "personas": [p.model_dump(mode="json") for p in personas]})
 
 
 def _step(done: bool, what: str, say: Callable[[str], None], action: Callable[[], object]):
@@ -67,8 +82,9 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
     from .tiny_corpus import tiny_corpus
     from .tiny_model import build_tiny_model
 
-    root = Path(cache).expanduser() / cache_key(config, crowd, personas)
-    tiny, base, adapters = root / "tiny", root / "base", root / "adapters"
+    models = Path(cache).expanduser() / f"base-{base_key(config, crowd)}"
+    root = models / f"agents-{adapters_key(config, crowd, personas)}"
+    tiny, base, adapters = models / "tiny", models / "base", root / "adapters"
     _step((tiny / "config.json").exists(), "tiny model", say,
           lambda: build_tiny_model(tiny, tiny_corpus()))
     from .pretrain import run_pretrain
@@ -98,6 +114,7 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
         _step((blind / "adapter_config.json").exists(), "-Persona adapter (every persona, no "
               "profiles)", say, lambda: run_pooled_sft(tuned, personas))
     summary = {"base_model": str(base), "adapters": chosen, "adapters_dir": str(adapters)}
+    root.mkdir(parents=True, exist_ok=True)
     (root / "agents.json").write_text(json.dumps(summary, indent=2), "utf-8")
     return summary
 

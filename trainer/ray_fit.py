@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,6 +14,19 @@ from .errors import TrainingFailed
 # twice, and a library that captures stdout to read it (dill disassembling a function while
 # datasets fingerprints a map) spilled its capture onto the terminal. Plain print instead.
 QUIET_PRINT = {"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}}
+
+# Ray Train's placement-group cleaner asks the State API every second whether the run's
+# controller lives; that API is served by the dashboard, which our local clusters do not start,
+# so each ask warned "Failed to query Ray Train Controller actor state" for the whole run.
+_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+
+
+def quiet_cleaner() -> None:
+    """A worker_process_setup_hook: silence the cleaner's warnings (its errors still show)."""
+    logging.getLogger(_CLEANER_LOGGER).setLevel(logging.ERROR)
+
+
+TRAINING_RUNTIME_ENV = {"worker_process_setup_hook": f"{__name__}.quiet_cleaner"}
 
 
 def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: TrainConfig):
