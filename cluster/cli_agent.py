@@ -108,7 +108,7 @@ def _evaluate(config, personas, args: argparse.Namespace) -> int:
     generation = GenerationSpec(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                                 constrain_watch=args.constrain_watch)
     result = run_eval(config, personas, generation, max_samples=args.max_samples,
-                      votes=args.votes, say=lambda line: print(line, flush=True))
+                      votes=args.votes, seed=args.seed, say=lambda line: print(line, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, indent=2), "utf-8")

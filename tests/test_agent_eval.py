@@ -150,6 +150,7 @@ def test_one_command_trains_every_variant_then_writes_the_tables(tmp_path):
     assert "smape_gap" not in rows["variants"]["SFT+GRPO"]
     table = (tmp_path / "fidelity" / "eval.md").read_text()
     assert "not trained" not in table and "consensus of 2" in table
+    assert "sampling seed 0" in table
     assert "SMAPE - SFT+GRPO [95% CI]" in table
     again = subprocess.run(command[:-2] + ["--out", str(tmp_path / "again")],
                            capture_output=True, text=True, timeout=900)

@@ -205,17 +205,20 @@ def _add_gaps(rows: dict, targets: list[Action], decided: dict[str, list[Action]
 
 
 def run_eval(config: TrainConfig, personas: list[Persona], generation,
-             max_samples: int | None = None, votes: int = 1,
+             max_samples: int | None = None, votes: int = 1, seed: int = 0,
              say: Callable[[str], None] = _silent) -> dict:
+    """Every persona's tables; `seed` draws the baselines' answers (the caller seeds torch,
+    which draws the models')."""
     from bubblescope.serve.engine import TransformersEngine
 
     engine = TransformersEngine(config.base_model)
     tiny = (Path(config.base_model) / "bubblescope-tiny.json").exists()
     return {"base_model": config.base_model, "tiny_base": tiny,
-            "generation": generation.model_dump(), "votes": votes,
+            "generation": generation.model_dump(), "votes": votes, "seed": seed,
             "prompt": config.prompt.model_dump(), "data": config.data.model_dump(),
             "personas": [evaluate_persona(config, p, engine, generation, max_samples,
-                                          votes=votes, say=say) for p in personas]}
+                                          seed=seed, votes=votes, say=say)
+                          for p in personas]}
 
 
 def _cell(value: float | None, digits: int = 3) -> str:
@@ -254,7 +257,8 @@ def eval_markdown(result: dict) -> str:
              + (", watch() argument constrained to a number"
                 if generation.get("constrain_watch") else "")
              + (f", consensus of {result['votes']} sampled answers per decision"
-                if result.get("votes", 1) > 1 else "")]
+                if result.get("votes", 1) > 1 else "")
+             + f", sampling seed {result.get('seed', 0)}"]
     if result["tiny_base"]:
         lines.append("(a tiny model trained here from scratch: LLM-Sim, -Tuning and -Both show "
                      "an untuned model and are only meaningful with a pretrained base such as "
