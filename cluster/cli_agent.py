@@ -20,7 +20,6 @@ def _model_tiny(args: argparse.Namespace) -> int:
 
 
 def _model_pretrain(args: argparse.Namespace) -> int:
-
     from bubblescope.trainer.config import load_train_config
     from bubblescope.trainer.pretrain import run_pretrain
 
@@ -41,9 +40,8 @@ def _crowd(args: argparse.Namespace):
 
     # `--seed` of the evaluating commands seeds the sampling, not the crowd: only `model
     # pretrain` names the crowd's seed (as crowd_seed).
-    given = {key: getattr(args, flag, None) for key, flag in (
-        ("humans", "humans"), ("records", "records"), ("labelled", "labelled"),
-        ("seed", "crowd_seed"))}
+    given = {key: getattr(args, key, None) for key in ("humans", "records", "labelled")}
+    given["seed"] = getattr(args, "crowd_seed", None)
     return CrowdSpec(**{key: value for key, value in given.items() if value is not None})
 
 
@@ -68,7 +66,6 @@ def _config_and_personas(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-
     from bubblescope.trainer.runner import run_pooled_sft, run_training
 
     config, personas = _config_and_personas(args)
@@ -120,7 +117,6 @@ def _evaluate(config, personas, args: argparse.Namespace) -> int:
 
 def _trained_agents(args: argparse.Namespace, grpo: bool, ablations: bool):
     """The config, the personas and their agents, trained where the cache lacks them."""
-
     from bubblescope.trainer.quickstart import ensure_agents
 
     config, personas = _config_and_personas(args)
