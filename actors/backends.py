@@ -7,13 +7,12 @@ from pathlib import Path
 
 import adbutils
 
+from bubblescope.actors.loader import DeviceConfig
+from bubblescope.devices.adb_phone import AdbDeviceConfig
+from bubblescope.devices.scrcpy.client import ScrcpyConfig
 from bubblescope.errors import ConfigError
 from bubblescope.sim.catalogue import CatalogueConfig
 from bubblescope.sim.device import SimWorld
-
-from .adb_device import AdbDeviceConfig
-from .devices import DeviceConfig
-from .scrcpy.client import ScrcpyConfig
 
 
 def world_of(job) -> SimWorld:

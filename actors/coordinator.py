@@ -19,13 +19,12 @@ from dataclasses import dataclass
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+from bubblescope.actors.backends import device_config_of, device_serials
+from bubblescope.actors.device_actor import DeviceActor
+from bubblescope.actors.errors import DeviceOffline
+from bubblescope.actors.plan import RunSpec, plan_runs
 from bubblescope.metrics.live import LiveMetrics
 from bubblescope.store import JobStore
-
-from .backends import device_config_of, device_serials
-from .device_actor import DeviceActor
-from .errors import DeviceOffline
-from .plan import RunSpec, plan_runs
 
 log = logging.getLogger(__name__)
 

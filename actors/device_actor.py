@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 
+from bubblescope.actors.loader import DeviceConfig, make_classifier, make_device
+from bubblescope.actors.plan import RunSpec
+from bubblescope.actors.stepper import Chunk, RunStepper
+from bubblescope.agent.policy import build_policy
 from bubblescope.personas.schema import Persona
-from bubblescope.serve.policy import build_policy
-
-from .devices import DeviceConfig, make_classifier, make_device
-from .plan import RunSpec
-from .stepper import Chunk, RunStepper
 
 
 class DeviceActor:
@@ -32,7 +31,7 @@ class DeviceActor:
         policy = build_policy(policy_spec.kind, persona, run.seed, policy_spec.agent)
         agent = policy_spec.agent
         if agent is not None and agent.classify:
-            from bubblescope.serve.agent_policy import VlmClassifier
+            from bubblescope.agent.serve_client import VlmClassifier
 
             classifier = VlmClassifier(agent.deployment.app_name, agent.decide_timeout_s)
         else:

@@ -14,15 +14,14 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
+from bubblescope.actors.plan import RunSpec
+from bubblescope.agent.policy import HistoryItem, Policy
 from bubblescope.contracts import Action, StageLatency, StepRecord
+from bubblescope.devices.device import Device
 from bubblescope.metrics.reversal import QuantileReversal
+from bubblescope.perception.classifier import Classifier
 from bubblescope.personas.schema import Persona
-from bubblescope.serve.classifier import Classifier
-from bubblescope.serve.policy import HistoryItem, Policy
 from bubblescope.store import STEP_SCHEMA
-
-from .device import Device
-from .plan import RunSpec
 
 HISTORY = 8  # videos of context a policy sees
 

@@ -40,8 +40,8 @@ import torch
 from steps_report import cpu_model, load_average, write_section
 
 from bubblescope.contracts import Action, Observation
-from bubblescope.serve.embeddings import load_encoder
-from bubblescope.serve.text_classifier import TextCategoryClassifier, TextClassifierConfig
+from bubblescope.perception.embeddings import load_encoder
+from bubblescope.perception.text_classifier import TextCategoryClassifier, TextClassifierConfig
 from bubblescope.sim.catalogue import Catalogue, CatalogueConfig, build_catalogue
 from bubblescope.sim.device import SIM_EPOCH, InProcessDevice, SimWorld
 

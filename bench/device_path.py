@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from steps_report import machine_line, write_section  # noqa: E402
 
-from bubblescope.actors.adb_device import AdbDeviceConfig, AdbPhone  # noqa: E402
-from bubblescope.actors.scrcpy.client import ScrcpyClient, ScrcpyConfig  # noqa: E402
-from bubblescope.actors.scrcpy.decoder import VideoDecoder  # noqa: E402
 from bubblescope.contracts import Action  # noqa: E402
+from bubblescope.devices.adb_phone import AdbDeviceConfig, AdbPhone  # noqa: E402
+from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig  # noqa: E402
+from bubblescope.devices.scrcpy.decoder import VideoDecoder  # noqa: E402
 from bubblescope.sim.android.media import VideoEncoder  # noqa: E402
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread  # noqa: E402
 from bubblescope.sim.android.server_jar import build_server_jar  # noqa: E402

@@ -26,13 +26,13 @@ os.environ.setdefault("RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S", "1")
 import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
+from bubblescope.agent.policy import HistoryItem  # noqa: E402
+from bubblescope.agent.prompt import PromptConfig, decision_prompt  # noqa: E402
+from bubblescope.agent.serve_client import AgentPolicy  # noqa: E402
+from bubblescope.agent.spec import AgentPolicySpec, GenerationSpec  # noqa: E402
 from bubblescope.contracts import Action  # noqa: E402
 from bubblescope.personas.loader import load_persona  # noqa: E402
-from bubblescope.serve.agent_config import AgentPolicySpec, GenerationSpec  # noqa: E402
-from bubblescope.serve.agent_policy import AgentPolicy  # noqa: E402
-from bubblescope.serve.agent_prompt import PromptConfig, decision_prompt  # noqa: E402
 from bubblescope.serve.engine import EchoEngine, TransformersEngine  # noqa: E402
-from bubblescope.serve.policy import HistoryItem  # noqa: E402
 from bubblescope.serve.policy_app import deploy_policy  # noqa: E402
 from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue  # noqa: E402
 from bubblescope.sim.device import observe_video  # noqa: E402
@@ -54,7 +54,7 @@ def observations(n: int):
 def build_model(folder: Path, adapters: int) -> tuple[Path, dict[str, str]]:
     from peft import LoraConfig, get_peft_model
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
     from bubblescope.trainer.config import LANGUAGE_MODULES
     from bubblescope.trainer.tiny_corpus import tiny_corpus
     from bubblescope.trainer.tiny_model import build_tiny_model

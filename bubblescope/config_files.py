@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError
+from bubblescope.errors import ConfigError
 
 
 def read_mapping(path: Path, error: type[ConfigError], what: str) -> dict[str, Any]:

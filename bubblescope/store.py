@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from .errors import StorageError
+from bubblescope.errors import StorageError
 
 _PART = re.compile(r"^part-(\d{8})-(\d{8})\.parquet$")
 _UTC_TS = pa.timestamp("us", tz="UTC")

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bubblescope.cluster.cli_agent import add_agents, add_eval, add_model, add_serve, add_train
+from bubblescope.cluster.cli_data import add_dataset, add_persona_from_dataset
+from bubblescope.cluster.cli_devices import add_farm, add_record
 from bubblescope.errors import BubblescopeError, ConfigError
-
-from .cli_agent import add_agents, add_eval, add_model, add_serve, add_train
-from .cli_data import add_dataset, add_persona_from_dataset
-from .cli_devices import add_farm, add_record
 
 EXIT_USAGE = 2
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .job import load_job
-    from .local import AuditOptions, run_audit
+    from bubblescope.cluster.job import load_job
+    from bubblescope.cluster.local import AuditOptions, run_audit
 
     job = load_job(args.job, job_id=args.job_id, storage_path=args.out)
     options = AuditOptions(address=args.address, progress=not args.no_progress,
@@ -26,7 +25,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .outputs import load_job_dir, write_outputs
+    from bubblescope.cluster.outputs import load_job_dir, write_outputs
 
     job, store = load_job_dir(args.dir)
     summary = write_outputs(job, store)
@@ -57,10 +56,9 @@ def _platforms(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     import json
 
+    from bubblescope.jobspec import JobSpec
     from bubblescope.personas.schema import Persona
     from bubblescope.sim.profiles import PlatformProfile
-
-    from .jobspec import JobSpec
 
     model = {"job": JobSpec, "persona": Persona, "platform": PlatformProfile}[args.kind]
     print(json.dumps(model.model_json_schema(), indent=1))
@@ -80,7 +78,7 @@ def _add_audit(sub) -> None:
 
 
 def _add_submit(sub) -> None:
-    from .submit import add_submit_commands
+    from bubblescope.cluster.submit import add_submit_commands
 
     add_submit_commands(sub)
 

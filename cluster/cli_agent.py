@@ -98,7 +98,7 @@ def _evaluate(config, personas, args: argparse.Namespace) -> int:
 
     import torch
 
-    from bubblescope.serve.agent_config import GenerationSpec
+    from bubblescope.agent.spec import GenerationSpec
     from bubblescope.trainer.evaluate import eval_markdown, run_eval
 
     torch.manual_seed(args.seed)

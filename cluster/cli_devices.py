@@ -80,9 +80,8 @@ def add_farm(sub) -> None:
 def _record(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bubblescope.actors.recorder import RecorderConfig, record
-
-    from .job import SCRCPY_SERVER_LOCATIONS
+    from bubblescope.cluster.job import SCRCPY_SERVER_LOCATIONS
+    from bubblescope.recorder.recorder import RecorderConfig, record
 
     jar = args.server_jar or next((Path(p).expanduser() for p in SCRCPY_SERVER_LOCATIONS
                                    if Path(p).expanduser().is_file()), None)
@@ -112,7 +111,7 @@ def add_record(sub) -> None:
     record.add_argument("--out", required=True, help="session dataset folder")
     record.add_argument("--adb-port", type=int, default=5037, help="adb server port")
     record.add_argument("--app", default="bubblescope-sim",
-                        help="app driver (actors/data/apps.yaml)")
+                        help="app driver (devices/data/apps.yaml)")
     record.add_argument("--server-jar", type=Path,
                         help="scrcpy server file (default: the job spec's default locations)")
     record.add_argument("--duration", type=float, help="stop after this many seconds")

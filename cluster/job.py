@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bubblescope.cluster.errors import JobFileError
 from bubblescope.config_files import read_mapping, validate
+from bubblescope.jobspec import JOB_ID_PATTERN, JobSpec
 from bubblescope.personas.loader import load_persona
 from bubblescope.personas.schema import Persona
 from bubblescope.sim.profiles import PlatformProfile, inline_profile, named_profiles
-
-from .errors import JobFileError
-from .jobspec import JOB_ID_PATTERN, JobSpec
 
 
 @dataclass(frozen=True)
@@ -144,9 +143,9 @@ def _resolve_agent(spec: JobSpec, base: Path, source: str,
     agent = spec.policy.agent
     if agent is None:
         return spec
-    from bubblescope.serve.adapters import check_adapter
+    from bubblescope.agent.adapters import check_adapter
+    from bubblescope.agent.vlm import check_model_dir
     from bubblescope.serve.errors import ServeError
-    from bubblescope.serve.vlm import check_model_dir
 
     def absolute(value: str) -> str:
         return str((base / Path(value).expanduser()).resolve())

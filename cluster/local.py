@@ -17,13 +17,12 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from bubblescope.actors.coordinator import Coordinator
+from bubblescope.cluster.errors import JobConflictError
+from bubblescope.cluster.job import ResolvedJob
+from bubblescope.cluster.outputs import prepare_store, write_outputs
+from bubblescope.cluster.progress import Progress
 from bubblescope.metrics.exporter import Exporter, start_exporter  # noqa
 from bubblescope.store import JobStore
-
-from .errors import JobConflictError
-from .job import ResolvedJob
-from .outputs import prepare_store, write_outputs
-from .progress import Progress
 
 NAMESPACE = "bubblescope"
 POLL_S = 0.5

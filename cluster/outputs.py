@@ -8,13 +8,12 @@ from pathlib import Path
 import yaml
 
 from bubblescope.actors.plan import plan_runs
+from bubblescope.cluster.errors import JobConflictError, JobFileError
+from bubblescope.cluster.job import ResolvedJob
 from bubblescope.metrics.summary import SummaryConfig, summarize
 from bubblescope.personas.loader import load_persona, persona_to_yaml
+from bubblescope.report.page import render_report
 from bubblescope.store import JobStore
-
-from .errors import JobConflictError, JobFileError
-from .job import ResolvedJob
-from .report import render_report
 
 
 def prepare_store(job: ResolvedJob, store: JobStore) -> str:

@@ -33,10 +33,8 @@ from typing import Any
 
 import yaml
 
-from bubblescope.errors import ConfigError
-
-from .job import ResolvedJob, load_job
-from .jobs_api import (
+from bubblescope.cluster.job import ResolvedJob, load_job
+from bubblescope.cluster.jobs_api import (
     SubmissionNotFoundError,
     cluster_errors,
     connect,
@@ -44,6 +42,7 @@ from .jobs_api import (
     resolve_address,
     say,
 )
+from bubblescope.errors import ConfigError
 
 POLL_S = 1.0
 DEFAULT_WAIT_S = 3600.0

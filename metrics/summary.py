@@ -15,9 +15,14 @@ from itertools import groupby
 import numpy as np
 import pyarrow as pa
 
-from .bootstrap import Interval, bootstrap_bep, bootstrap_diversity_change, mean_interval
-from .diversity import edge_diversity, entropy_bits
-from .top10 import compare_top
+from bubblescope.metrics.bootstrap import (
+    Interval,
+    bootstrap_bep,
+    bootstrap_diversity_change,
+    mean_interval,
+)
+from bubblescope.metrics.diversity import edge_diversity, entropy_bits
+from bubblescope.metrics.top10 import compare_top
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,7 @@ def summarize(table: pa.Table, *, job_id: str, planned: dict[str, int],
         },
     }
     if platforms:
-        from .ground_truth import ground_truth_checks
+        from bubblescope.metrics.ground_truth import ground_truth_checks
 
         summary["platforms"] = platforms
         summary["ground_truth_checks"] = ground_truth_checks(summary, platforms)

@@ -6,9 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bubblescope.personas.schema import (
+    BehaviourStats,
+    CategoryStats,
+    DurationStats,
+    Session,
+    TraceRecord,
+)
 from bubblescope.taxonomy import load_taxonomy
-
-from .schema import BehaviourStats, CategoryStats, DurationStats, Session, TraceRecord
 
 QUICK_SKIP_S = 3.0  # a view shorter than this counts as a quick skip
 

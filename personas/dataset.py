@@ -26,10 +26,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from bubblescope.config_files import validate
-
-from .analyser import QUICK_SKIP_S, analyse
-from .errors import DatasetError
-from .schema import Persona, Session, UtcDatetime
+from bubblescope.personas.analyser import QUICK_SKIP_S, analyse
+from bubblescope.personas.errors import DatasetError
+from bubblescope.personas.schema import Persona, Session, UtcDatetime
 
 FORMAT = "bubblescope-sessions"
 VERSION = 1

@@ -26,10 +26,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bubblescope.config_files import validate
-
-from .dataset import SAFE_NAME, write_index, write_session
-from .errors import DatasetError
-from .schema import Session, TraceAction, TraceRecord
+from bubblescope.personas.dataset import SAFE_NAME, write_index, write_session
+from bubblescope.personas.errors import DatasetError
+from bubblescope.personas.schema import Session, TraceAction, TraceRecord
 
 SOURCE_TZ = timezone(timedelta(hours=8))  # the collectors' local time (China Standard Time)
 SOURCE = "PersonaAct raw_data (https://github.com/Silung/PersonaAct), MIT licence"

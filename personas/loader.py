@@ -7,9 +7,8 @@ from pathlib import Path
 import yaml
 
 from bubblescope.config_files import read_mapping, validate
-
-from .errors import PersonaFileError
-from .schema import Persona
+from bubblescope.personas.errors import PersonaFileError
+from bubblescope.personas.schema import Persona
 
 
 def load_persona(path: str | Path) -> Persona:

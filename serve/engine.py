@@ -11,9 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 
-from .agent_config import GenerationSpec
-from .agent_prompt import Prompt
-from .errors import AdapterError
+from bubblescope.agent.prompt import Prompt
+from bubblescope.agent.spec import GenerationSpec
+from bubblescope.serve.errors import AdapterError
 
 
 class Engine(ABC):
@@ -59,7 +59,7 @@ class TransformersEngine(Engine):
     """The base model loaded once per replica; adapters attached and switched with PEFT."""
 
     def __init__(self, base_model: str, device: str = "cpu") -> None:
-        from .vlm import load_model, load_processor
+        from bubblescope.agent.vlm import load_model, load_processor
 
         self.processor = load_processor(base_model)
         self.processor.tokenizer.padding_side = "left"  # generation continues on the right
@@ -71,7 +71,7 @@ class TransformersEngine(Engine):
     def load_adapter(self, key: str, path: str) -> None:
         from peft import PeftModel
 
-        from .adapters import check_adapter
+        from bubblescope.agent.adapters import check_adapter
 
         check_adapter(path, key)
         try:
@@ -115,7 +115,7 @@ class TransformersEngine(Engine):
     def _watch_constraint(self, prompt_width: int):
         from transformers import LogitsProcessorList
 
-        from .watch_constraint import TokenKinds, WatchConstraint
+        from bubblescope.agent.watch_constraint import TokenKinds, WatchConstraint
 
         tokenizer = self.processor.tokenizer
         if self._token_kinds is None:

@@ -21,13 +21,12 @@ from collections import defaultdict
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
+from bubblescope.agent.category_prompt import category_prompt, parse_category
+from bubblescope.agent.prompt import Prompt, PromptConfig, decision_prompt
+from bubblescope.agent.spec import AgentPolicySpec
 from bubblescope.contracts import Action, Observation
 from bubblescope.personas.schema import Persona
-
-from .agent_config import AgentPolicySpec
-from .agent_prompt import Prompt, PromptConfig, decision_prompt
-from .category_prompt import category_prompt, parse_category
-from .engine import Engine, TransformersEngine
+from bubblescope.serve.engine import Engine, TransformersEngine
 
 DEPLOYMENT = "PolicyServer"
 

@@ -1,6 +1,6 @@
 """The optional GPU path: the persona policy served by vLLM through Ray Serve LLM.
 
-Why a second serving path: the in-process policy (serve/policy.py) runs one forward pass per
+Why a second serving path: the in-process policy (agent/policy.py) runs one forward pass per
 call through transformers, which is right for CPU tests and small audits. On GPUs, vLLM batches
 many agents' requests onto one Qwen2.5-VL and applies each persona's LoRA adapter per request
 (multi-LoRA), so one base model serves every persona. Ray Serve LLM wraps vLLM as an
@@ -34,11 +34,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from bubblescope.agent.adapters import MANIFEST, PEFT_FILES, adapter_dir, check_adapter
 from bubblescope.config_files import read_mapping, validate
 from bubblescope.errors import ConfigError
-
-from .adapters import MANIFEST, PEFT_FILES, adapter_dir, check_adapter
-from .errors import AdapterError, ServeError
+from bubblescope.serve.errors import AdapterError, ServeError
 
 INSTALL_HINT = 'pip install "bubblescope[vllm]"'
 # The ranks vLLM's LoRAConfig accepts for max_lora_rank (vllm/config/lora.py, MaxLoRARanks).

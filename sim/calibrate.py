@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from bubblescope.personas.analyser import QUICK_SKIP_S
-
-from .human import HumanSpec, human_names, human_spec
-from .recruit import DEFAULT_RECORDS, record_trace_with
+from bubblescope.sim.human import HumanSpec, human_names, human_spec
+from bubblescope.sim.recruit import DEFAULT_RECORDS, record_trace_with
 
 REAL_SESSIONS = Path(__file__).resolve().parents[1] / "data" / "personaact-sessions"
 

@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
+from bubblescope.sim.human import HumanSpec, human_spec
 from bubblescope.taxonomy import load_taxonomy
-
-from .human import HumanSpec, human_spec
 
 PLATFORMS = ("douyin-like", "kuaishou-like", "bilibili-like")
 ATTENTION = {"short": (0.0, 0.4), "mixed": (0.4, 0.7), "long": (0.7, 1.0)}

@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from bubblescope.actors.device import Device
 from bubblescope.contracts import Action, Frame, Observation, VideoTruth
-
-from .catalogue import Catalogue, CatalogueConfig, build_catalogue
-from .platform import AccountState, Feedback, Platform
-from .profiles import PlatformProfile, named_profiles
+from bubblescope.devices.device import Device
+from bubblescope.sim.catalogue import Catalogue, CatalogueConfig, build_catalogue
+from bubblescope.sim.platform import AccountState, Feedback, Platform
+from bubblescope.sim.profiles import PlatformProfile, named_profiles
 
 SIM_EPOCH = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
 

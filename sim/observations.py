@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 
 from bubblescope.contracts import Frame, Observation
 from bubblescope.personas.schema import TraceRecord
-
-from .android.layout import Geometry
-from .android.render import Renderer
-from .catalogue import Catalogue, CatalogueConfig, build_catalogue
-from .device import observe_video
+from bubblescope.sim.android.layout import Geometry
+from bubblescope.sim.android.render import Renderer
+from bubblescope.sim.catalogue import Catalogue, CatalogueConfig, build_catalogue
+from bubblescope.sim.device import observe_video
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .catalogue import Catalogue
-from .profiles import PlatformProfile
+from bubblescope.sim.catalogue import Catalogue
+from bubblescope.sim.profiles import PlatformProfile
 
 
 @dataclass

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from bubblescope.personas.analyser import analyse
 from bubblescope.personas.schema import Persona, Session
+from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
+from bubblescope.sim.human import HumanSpec, SyntheticHuman, human_spec
+from bubblescope.sim.platform import Platform
+from bubblescope.sim.profiles import named_profiles
+from bubblescope.sim.traces import browse
 from bubblescope.taxonomy import load_taxonomy
-
-from .catalogue import CatalogueConfig, build_catalogue
-from .human import HumanSpec, SyntheticHuman, human_spec
-from .platform import Platform
-from .profiles import named_profiles
-from .traces import browse
 
 DEFAULT_RECORDS = {"a": 939, "b": 780}  # records in the real trace each human is fitted to
 

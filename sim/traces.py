@@ -7,10 +7,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from bubblescope.personas.schema import Session, TraceAction, TraceRecord
-
-from .catalogue import Catalogue
-from .human import SyntheticHuman
-from .platform import Feedback, Platform
+from bubblescope.sim.catalogue import Catalogue
+from bubblescope.sim.human import SyntheticHuman
+from bubblescope.sim.platform import Feedback, Platform
 
 SWIPE_S = 0.4  # device time a swipe to the next video takes
 TRACE_EPOCH = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bubblescope.contracts import Action
-from bubblescope.serve.action_grammar import (
+from bubblescope.agent.action_grammar import (
     ACTION_FUNCTIONS_DOC,
     INPUT_LIMIT,
     RAW_LIMIT,
@@ -22,6 +21,7 @@ from bubblescope.serve.action_grammar import (
     format_seconds,
     parse_action,
 )
+from bubblescope.contracts import Action
 
 EXAMPLE = """Video: a cat chasing a laser pointer
 Category: Pets-Cat Daily

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from bubblescope.serve.adapter_stack import stack_adapters
+from bubblescope.agent.adapter_stack import stack_adapters
 from bubblescope.serve.errors import AdapterError
 from bubblescope.trainer.config import LANGUAGE_MODULES
 
@@ -27,7 +27,7 @@ def _random_adapter(model, folder, rank: int, alpha: int, seed: int):
 def test_stacked_adapter_is_the_two_step_model(tmp_path, tiny_vlm):
     from peft import PeftModel
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
 
     _random_adapter(load_model(tiny_vlm), tmp_path / "sft", 8, 16, seed=1)
     merged = PeftModel.from_pretrained(load_model(tiny_vlm), str(tmp_path / "sft"))
@@ -45,7 +45,7 @@ def test_stacked_adapter_is_the_two_step_model(tmp_path, tiny_vlm):
 
 
 def test_only_plain_lora_stacks(tmp_path, tiny_vlm):
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
 
     _random_adapter(load_model(tiny_vlm), tmp_path / "a", 4, 8, seed=1)
     _random_adapter(load_model(tiny_vlm), tmp_path / "b", 4, 8, seed=2)

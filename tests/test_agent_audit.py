@@ -46,7 +46,7 @@ JOB = """
 def _untrained_adapter(base, folder) -> None:
     from peft import LoraConfig, get_peft_model
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
     from bubblescope.trainer.config import LANGUAGE_MODULES
 
     model = get_peft_model(load_model(base), LoraConfig(r=4, lora_alpha=8,

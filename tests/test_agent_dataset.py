@@ -9,10 +9,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bubblescope.agent.action_grammar import parse_action
+from bubblescope.agent.prompt import PromptConfig, decision_prompt, persona_profile
 from bubblescope.personas.loader import load_persona
 from bubblescope.personas.schema import Session, TraceRecord
-from bubblescope.serve.action_grammar import parse_action
-from bubblescope.serve.agent_prompt import PromptConfig, decision_prompt, persona_profile
 from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
 from bubblescope.sim.observations import TraceFrames, TraceObserver
 from bubblescope.sim.recruit import record_trace
@@ -117,7 +117,7 @@ def test_profile_says_how_long_each_main_category_is_watched(samples):
 
 
 def test_labelled_rows_teach_the_category_with_the_classifiers_prompt():
-    from bubblescope.serve.category_prompt import parse_category
+    from bubblescope.agent.category_prompt import parse_category
     from bubblescope.trainer.config import TrainConfig
     from bubblescope.trainer.pretrain import CrowdSpec, labelled_rows
 

@@ -29,7 +29,7 @@ def _job(tmp_path, base, adapter) -> str:
 def adapter(tmp_path, tiny_vlm):
     from peft import LoraConfig, get_peft_model
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
     from bubblescope.trainer.config import LANGUAGE_MODULES
 
     folder = tmp_path / "adapter"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bubblescope.agent.policy import build_policy
 from bubblescope.contracts import Observation
 from bubblescope.personas.loader import load_persona
-from bubblescope.serve.policy import build_policy
 
 PERSONA = load_persona(Path(__file__).resolve().parents[1] / "examples" / "personas"
                        / "concentrated.yaml")

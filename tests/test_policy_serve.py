@@ -14,12 +14,12 @@ import pytest
 import ray
 from ray import serve
 
+from bubblescope.agent.policy import HistoryItem
+from bubblescope.agent.serve_client import AgentPolicy
+from bubblescope.agent.spec import AgentPolicySpec
 from bubblescope.contracts import Action, Observation
 from bubblescope.personas.loader import load_persona
-from bubblescope.serve.agent_config import AgentPolicySpec
-from bubblescope.serve.agent_policy import AgentPolicy
 from bubblescope.serve.engine import EchoEngine
-from bubblescope.serve.policy import HistoryItem
 from bubblescope.serve.policy_app import DEPLOYMENT, deploy_policy
 from tests.conftest import EXAMPLES
 
@@ -141,7 +141,7 @@ def _text(prompt) -> str:
 
 
 def test_vlm_classifier_reads_a_taxonomy_label(ray_local):
-    from bubblescope.serve.agent_policy import VlmClassifier
+    from bubblescope.agent.serve_client import VlmClassifier
 
     spec = _spec("label-policy")
     deploy_policy(spec, PERSONAS, LabelEngine)

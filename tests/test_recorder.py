@@ -16,21 +16,21 @@ import av
 import numpy as np
 import pytest
 
-from bubblescope.actors.apps import app_driver
-from bubblescope.actors.gestures import (
+from bubblescope.cluster.cli import main as cli_main
+from bubblescope.devices.app_drivers import app_driver
+from bubblescope.devices.scrcpy.protocol import PacketHeader
+from bubblescope.devices.ui_tree import parse_ui_dump
+from bubblescope.personas.dataset import read_dataset
+from bubblescope.recorder.device_uptime import StreamClock
+from bubblescope.recorder.gestures import (
     AxisRange,
     GestureRecogniser,
     GeteventParser,
     TouchPanel,
     find_touch_panel,
 )
-from bubblescope.actors.media_writer import SAMPLE_RATE, MediaWriter
-from bubblescope.actors.recorder import Recorder, RecorderConfig
-from bubblescope.actors.recorder_clock import StreamClock
-from bubblescope.actors.scrcpy.protocol import PacketHeader
-from bubblescope.actors.ui_tree import parse_ui_dump
-from bubblescope.cluster.cli import main as cli_main
-from bubblescope.personas.dataset import read_dataset
+from bubblescope.recorder.media_writer import SAMPLE_RATE, MediaWriter
+from bubblescope.recorder.recorder import Recorder, RecorderConfig
 from bubblescope.sim.android.farm import write_server_jar
 from bubblescope.sim.android.media import VideoEncoder
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread

@@ -18,8 +18,8 @@ from matplotlib.image import imread
 
 from bubblescope.cluster.cli import main
 from bubblescope.cluster.outputs import load_job_dir
-from bubblescope.cluster.report import SECTIONS, render_report
 from bubblescope.metrics.summary import SummaryConfig, summarize
+from bubblescope.report.page import SECTIONS, render_report
 from tests.conftest import SMALL_JOB, write_job
 
 pytestmark = pytest.mark.slow

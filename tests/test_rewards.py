@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bubblescope.agent.action_grammar import format_action
 from bubblescope.contracts import Action
-from bubblescope.serve.action_grammar import format_action
 from bubblescope.trainer.rewards import (
     EPS_S,
     ActionReward,

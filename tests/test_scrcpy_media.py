@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bubblescope.actors.scrcpy.decoder import VideoDecoder
+from bubblescope.devices.scrcpy.decoder import VideoDecoder
 from bubblescope.sim.android.media import (
     AudioEncoder,
     VideoEncoder,
@@ -64,7 +64,7 @@ def test_raw_audio_is_pcm_in_packets_of_at_most_4096_bytes() -> None:
 
 
 def test_opus_round_trip_keeps_the_tone() -> None:
-    from bubblescope.actors.scrcpy.decoder import AudioDecoder
+    from bubblescope.devices.scrcpy.decoder import AudioDecoder
 
     encoder, decoder = AudioEncoder("opus"), AudioDecoder("opus")
     t = np.arange(48_000) / 48_000

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bubblescope.actors.scrcpy import control
-from bubblescope.actors.scrcpy.protocol import (
+from bubblescope.devices.scrcpy import control
+from bubblescope.devices.scrcpy.protocol import (
     CODEC_IDS,
     Dialect,
     ProtocolError,
@@ -159,7 +159,7 @@ def test_device_messages() -> None:
 
 
 def test_server_command_is_what_the_stock_client_sends() -> None:
-    from bubblescope.actors.scrcpy.options import ServerOptions
+    from bubblescope.devices.scrcpy.options import ServerOptions
 
     options = ServerOptions(version="3.3.4", scid=0x1A2B3C4D, audio=False, max_size=1920,
                             tunnel_forward=True)
@@ -171,7 +171,7 @@ def test_server_command_is_what_the_stock_client_sends() -> None:
 
 
 def test_server_parses_its_arguments_and_refuses_another_version() -> None:
-    from bubblescope.actors.scrcpy.options import VersionMismatch, parse_server_args
+    from bubblescope.devices.scrcpy.options import VersionMismatch, parse_server_args
 
     options, unknown = parse_server_args(
         ["3.3.4", "scid=0000002a", "audio=FALSE", "max_fps=30", "raw_stream=true", "flex=1"],

@@ -11,8 +11,8 @@ import pytest
 from adbutils import Network
 
 from bubblescope.actors.errors import ScrcpyServerJarError
-from bubblescope.actors.scrcpy.client import ScrcpyClient, ScrcpyConfig, probe_server_version
-from bubblescope.actors.scrcpy.options import DEVICE_JAR, ServerOptions
+from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig, probe_server_version
+from bubblescope.devices.scrcpy.options import DEVICE_JAR, ServerOptions
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.android.server_jar import build_server_jar
 from tests.adb_server import private_adb_server

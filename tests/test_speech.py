@@ -19,14 +19,13 @@ import pytest
 from scipy.signal import resample_poly
 
 from bubblescope.errors import ConfigError
-from bubblescope.serve.errors import AudioFormatError, ServeError, SpeechModelError
-from bubblescope.serve.speech import (
+from bubblescope.perception.speech import (
     NullRecognizer,
     SpeechRecognizer,
     TranscriptPipeline,
 )
-from bubblescope.serve.tiny_whisper import build_tiny_whisper
-from bubblescope.serve.vad import (
+from bubblescope.perception.tiny_whisper import build_tiny_whisper
+from bubblescope.perception.vad import (
     VAD_RATE,
     Decimator,
     SpeechSegment,
@@ -37,7 +36,8 @@ from bubblescope.serve.vad import (
     load_vad_model,
     to_vad_rate,
 )
-from bubblescope.serve.whisper_asr import WhisperOptions, WhisperRecognizer
+from bubblescope.perception.whisper_asr import WhisperOptions, WhisperRecognizer
+from bubblescope.serve.errors import AudioFormatError, ServeError, SpeechModelError
 from bubblescope.sim.android.phone import VirtualPhone
 from bubblescope.sim.android.soundtrack import (
     SAMPLE_RATE,
@@ -250,7 +250,7 @@ def test_vad_leaves_torch_threads_as_it_found_them() -> None:
     script = (
         "import numpy as np, torch\n"
         "torch.set_num_threads(2)\n"
-        "from bubblescope.serve.vad import SpeechSegmenter\n"
+        "from bubblescope.perception.vad import SpeechSegmenter\n"
         "segmenter = SpeechSegmenter()\n"
         "segmenter.feed(np.ones((48000, 2), np.int16), 0)\n"
         "segmenter.segments()\n"

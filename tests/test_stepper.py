@@ -78,7 +78,7 @@ def test_resuming_from_a_checkpoint_reproduces_the_rest_exactly(job) -> None:
 
 
 def test_random_policy_is_persona_blind(job, tmp_path: Path) -> None:
-    from bubblescope.serve.policy import build_policy
+    from bubblescope.agent.policy import build_policy
 
     a = build_policy("random", job.personas["concentrated"], seed=1)
     b = build_policy("random", job.personas["dispersed"], seed=1)

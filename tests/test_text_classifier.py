@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 
 from bubblescope.contracts import Action, Observation
-from bubblescope.serve.embeddings import (
+from bubblescope.perception.embeddings import (
     EmbeddingModelError,
     TextEncoder,
     load_encoder,
 )
-from bubblescope.serve.text_classifier import (
+from bubblescope.perception.text_classifier import (
     TextCategoryClassifier,
     TextClassifierConfig,
 )
-from bubblescope.serve.text_features import clean, observation_text
+from bubblescope.perception.text_features import clean, observation_text
 from bubblescope.sim.device import InProcessDevice, SimWorld
 from bubblescope.taxonomy import load_taxonomy
 
@@ -163,7 +163,7 @@ def test_fit_learns_from_labelled_observations(memo: MemoEncoder, feed, tmp_path
                     for p, t in zip(predicted, truth[200:], strict=True)])
     assert main > 0.8, f"fitted main-level accuracy {main:.3f} on 100 held-out videos"
     fitted.head.save(tmp_path / "head.npz")
-    from bubblescope.serve.text_head import FittedHead
+    from bubblescope.perception.text_head import FittedHead
 
     again = TextCategoryClassifier(encoder=memo,
                                    head=FittedHead.load(tmp_path / "head.npz"))

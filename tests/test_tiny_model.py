@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from bubblescope.serve.action_grammar import parse_action
+from bubblescope.agent.action_grammar import parse_action
+from bubblescope.agent.vlm import load_model, load_processor
 from bubblescope.serve.errors import ModelLoadError
-from bubblescope.serve.vlm import load_model, load_processor
 from bubblescope.trainer.tiny_model import SPECIAL_TOKENS
 
 

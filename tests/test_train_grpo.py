@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from bubblescope.agent.adapters import check_adapter, read_manifest
 from bubblescope.personas.loader import load_persona
-from bubblescope.serve.adapters import check_adapter, read_manifest
 from bubblescope.trainer import grpo
 from bubblescope.trainer.config import GrpoSpec, TrainConfig
 from bubblescope.trainer.errors import TrainConfigError
@@ -52,7 +52,7 @@ def _sha256(adapter) -> str:
 def test_grpo_under_ray_train_registers_an_adapter(tmp_path, tiny_vlm, ray_local):
     from peft import PeftModel
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
 
     result = run_training("grpo", _config(tmp_path, tiny_vlm), load_persona(PERSONA))
     assert result.adapter == tmp_path / "adapters" / "concentrated" / "grpo"
@@ -73,7 +73,7 @@ def test_grpo_under_ray_train_registers_an_adapter(tmp_path, tiny_vlm, ray_local
 def test_sft_then_grpo_registers_one_stacked_adapter(tmp_path, tiny_vlm, ray_local):
     from peft import PeftModel
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
 
     config, persona = _config(tmp_path, tiny_vlm), load_persona(PERSONA)
     sft = run_training("sft", config, persona)
@@ -121,7 +121,7 @@ def test_grpo_moves_the_adapter_on_top_of_the_merged_one(tmp_path, tiny_vlm, mon
                                                          one_thread):
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
 
     # A random LoRA (B not zero) stands in for the SFT adapter.
     start = tmp_path / "start"

@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
+from bubblescope.agent.adapters import MANIFEST, check_adapter, read_manifest
 from bubblescope.personas.loader import load_persona
-from bubblescope.serve.adapters import MANIFEST, check_adapter, read_manifest
 from bubblescope.serve.errors import AdapterError, ModelLoadError
 from bubblescope.trainer.config import TrainConfig, load_train_config
 from bubblescope.trainer.errors import TrainConfigError
@@ -33,7 +33,7 @@ def _config(tmp_path, base_model, **changes) -> TrainConfig:
 def test_sft_under_ray_train_registers_a_working_adapter(tmp_path, tiny_vlm, ray_local):
     from peft import PeftModel
 
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
 
     result = run_training("sft", _config(tmp_path, tiny_vlm), load_persona(PERSONA))
     assert result.adapter == tmp_path / "adapters" / "concentrated" / "sft"

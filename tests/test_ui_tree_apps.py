@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bubblescope.actors.apps import app_driver, app_drivers
-from bubblescope.actors.ui_tree import UiTreeError, parse_ui_dump
+from bubblescope.devices.app_drivers import app_driver, app_drivers
+from bubblescope.devices.ui_tree import UiTreeError, parse_ui_dump
 from bubblescope.errors import ConfigError
 from bubblescope.sim.android.layout import PACKAGE
 from bubblescope.sim.android.phone import VirtualPhone

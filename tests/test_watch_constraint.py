@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bubblescope.serve.action_grammar import parse_action
-from bubblescope.serve.watch_constraint import TokenKinds, WatchConstraint, allowed_next
+from bubblescope.agent.action_grammar import parse_action
+from bubblescope.agent.watch_constraint import TokenKinds, WatchConstraint, allowed_next
 
 
 @pytest.mark.parametrize(("generated", "expected"), [
@@ -39,7 +39,7 @@ def _constrained_step(tokenizer, kinds, prompt: str, generated: str) -> set[str]
 
 
 def test_only_well_formed_numbers_can_follow(tiny_vlm):
-    from bubblescope.serve.vlm import load_processor
+    from bubblescope.agent.vlm import load_processor
 
     tokenizer = load_processor(tiny_vlm).tokenizer
     kinds = TokenKinds.of(tokenizer)
@@ -58,7 +58,7 @@ def test_a_random_model_writes_only_numbers_inside_watch(tiny_vlm):
     it samples after `watch(` is a well-formed number, closed once it has its tenths."""
     import re
 
-    from bubblescope.serve.vlm import load_model, load_processor
+    from bubblescope.agent.vlm import load_model, load_processor
 
     tokenizer = load_processor(tiny_vlm).tokenizer
     model = load_model(tiny_vlm).eval()
@@ -81,8 +81,8 @@ def test_a_random_model_writes_only_numbers_inside_watch(tiny_vlm):
 
 
 def test_engine_takes_the_constraint_from_the_generation_spec(tiny_vlm):
-    from bubblescope.serve.agent_config import GenerationSpec
-    from bubblescope.serve.agent_prompt import Prompt
+    from bubblescope.agent.prompt import Prompt
+    from bubblescope.agent.spec import GenerationSpec
     from bubblescope.serve.engine import TransformersEngine
 
     engine = TransformersEngine(str(tiny_vlm))

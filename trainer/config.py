@@ -13,10 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bubblescope.agent.spec import AgentPromptSpec
 from bubblescope.config_files import read_mapping, validate
-from bubblescope.serve.agent_config import AgentPromptSpec
-
-from .errors import TrainConfigError
+from bubblescope.trainer.errors import TrainConfigError
 
 # The text model's projections; the vision tower keeps its weights (PersonaAct tunes the LLM).
 LANGUAGE_MODULES = (r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj"

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bubblescope.agent.prompt import Prompt, PromptConfig, answer_message, decision_prompt
 from bubblescope.contracts import Action, Observation
 from bubblescope.personas.schema import Persona, Session, TraceRecord
-from bubblescope.serve.agent_prompt import Prompt, PromptConfig, answer_message, decision_prompt
 
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")

@@ -28,9 +28,8 @@ import numpy as np
 from bubblescope.contracts import Action
 from bubblescope.metrics.fidelity import mae, smape
 from bubblescope.personas.schema import Persona
-
-from .config import TrainConfig
-from .dataset import Sample
+from bubblescope.trainer.config import TrainConfig
+from bubblescope.trainer.dataset import Sample
 
 POOLED = "_pooled"
 QUICK_SKIP_S = 3.0
@@ -85,7 +84,7 @@ def baseline_actions(kind: str, persona: Persona, samples: list[Sample], seed: i
                      votes: int = 1) -> list[Action]:
     """The baselines see the video's category (as an audit's classifier would give it); with
     `votes` above 1 they decide as often as the models and take the same consensus."""
-    from bubblescope.serve.policy import build_policy
+    from bubblescope.agent.policy import build_policy
 
     policy = build_policy(kind, persona, seed)
     actions = []
@@ -97,7 +96,7 @@ def baseline_actions(kind: str, persona: Persona, samples: list[Sample], seed: i
 
 
 def _parsed(sample: Sample, text: str) -> Action:
-    from bubblescope.serve.action_grammar import parse_action
+    from bubblescope.agent.action_grammar import parse_action
 
     duration = sample.observation.video_duration_s
     return parse_action(text, fallback_watch_s=sample.fallback_watch_s,
@@ -138,10 +137,9 @@ def without_profile(samples: list[Sample], config: TrainConfig) -> list[Sample]:
     """The same test decisions asked without the persona profile."""
     from dataclasses import replace
 
-    from bubblescope.serve.agent_prompt import decision_prompt
-
-    from .dataset import without_persona
-    from .sft import prompt_config
+    from bubblescope.agent.prompt import decision_prompt
+    from bubblescope.trainer.dataset import without_persona
+    from bubblescope.trainer.sft import prompt_config
 
     blind = without_persona(prompt_config(config))
     return [replace(s, prompt=decision_prompt(None, s.observation, s.history, blind))
@@ -155,7 +153,7 @@ def _silent(_line: str) -> None:
 def evaluate_persona(config: TrainConfig, persona: Persona, engine, generation,
                      max_samples: int | None = None, seed: int = 0, votes: int = 1,
                      say: Callable[[str], None] = _silent) -> dict:
-    from .sft import training_samples
+    from bubblescope.trainer.sft import training_samples
 
     samples = training_samples(config, persona)["test"][:max_samples]
     say(f"{persona.id}: {len(samples)} test decisions x {votes} answers, "

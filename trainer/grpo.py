@@ -27,11 +27,10 @@ import tempfile
 from pathlib import Path
 
 from bubblescope.personas.schema import Persona
-
-from .config import GrpoSpec, TrainConfig
-from .dataset import Sample, target_columns
-from .errors import TrainConfigError
-from .sft import lora_config, optim_args, training_samples
+from bubblescope.trainer.config import GrpoSpec, TrainConfig
+from bubblescope.trainer.dataset import Sample, target_columns
+from bubblescope.trainer.errors import TrainConfigError
+from bubblescope.trainer.sft import lora_config, optim_args, training_samples
 
 BASE_RECORD = "bubblescope-base.json"  # what the adapter applies on top of
 
@@ -65,7 +64,7 @@ def check_grpo(config: TrainConfig, init_adapter: str | None) -> None:
 
 
 def _check_init_adapter(path: str, base_model: str) -> None:
-    from bubblescope.serve.adapters import check_adapter, read_manifest
+    from bubblescope.agent.adapters import check_adapter, read_manifest
     from bubblescope.serve.errors import AdapterError
 
     try:
@@ -87,14 +86,14 @@ def prompt_rows_dataset(samples: list[Sample]):
 
 
 def reward_funcs() -> list:
-    from .rewards import ActionReward, DurationReward, FormatReward
+    from bubblescope.trainer.rewards import ActionReward, DurationReward, FormatReward
 
     return [ActionReward(), DurationReward(), FormatReward()]
 
 
 def starting_model(config: TrainConfig, init_adapter: str | None):
     """The base model, with the SFT adapter merged in for SFT+GRPO."""
-    from bubblescope.serve.vlm import load_model
+    from bubblescope.agent.vlm import load_model
 
     model = load_model(config.base_model, dtype="bfloat16" if config.use_gpu else "float32")
     if not init_adapter:
@@ -149,9 +148,8 @@ def train_grpo(config: TrainConfig, persona: Persona, init_adapter: str | None,
     """Train, save the adapter and its base record to `output_dir`/adapter; the run's metrics."""
     from trl import GRPOTrainer
 
-    from bubblescope.serve.vlm import load_processor
-
-    from .progress import ProgressLog, quiet_trainer_printing
+    from bubblescope.agent.vlm import load_processor
+    from bubblescope.trainer.progress import ProgressLog, quiet_trainer_printing
 
     train = training_samples(config, persona)["train"]
     if config.grpo.max_prompts:  # spread over the split, so late sessions are not left out

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import TrainConfig
-from .dataset import Sample, build_samples
+from bubblescope.trainer.config import TrainConfig
+from bubblescope.trainer.dataset import Sample, build_samples
 
 
 class CrowdSpec(BaseModel):
@@ -49,8 +49,7 @@ def crowd_samples(crowd: CrowdSpec, config: TrainConfig) -> list[Sample]:
     from bubblescope.personas.schema import Persona
     from bubblescope.sim.crowd import crowd_member
     from bubblescope.sim.recruit import record_trace_with
-
-    from .sft import prompt_config
+    from bubblescope.trainer.sft import prompt_config
 
     observer = _observer(crowd, config)
     samples: list[Sample] = []
@@ -69,11 +68,10 @@ def labelled_rows(crowd: CrowdSpec, config: TrainConfig) -> list[dict]:
     """`crowd.labelled` catalogue videos, drawn without replacement, each with its category."""
     import numpy as np
 
-    from bubblescope.serve.category_prompt import category_prompt
+    from bubblescope.agent.category_prompt import category_prompt
     from bubblescope.sim.device import SIM_EPOCH
-
-    from .dataset import label_row
-    from .sft import prompt_config
+    from bubblescope.trainer.dataset import label_row
+    from bubblescope.trainer.sft import prompt_config
 
     observer = _observer(crowd, config)
     catalogue, prompt = observer.catalogue, prompt_config(config)
@@ -86,7 +84,7 @@ def labelled_rows(crowd: CrowdSpec, config: TrainConfig) -> list[dict]:
 
 def pretrain_rows(crowd: CrowdSpec, config: TrainConfig) -> list[dict]:
     """The crowd's decisions and the labelled videos, as prompt-completion rows."""
-    from .dataset import sft_row, with_length
+    from bubblescope.trainer.dataset import sft_row, with_length
 
     decisions = [sft_row(sample) for sample in crowd_samples(crowd, config)]
     keep = ("prompt", "completion", "images")  # the GRPO reward columns have no use here
@@ -100,10 +98,9 @@ def pretrain_loop(loop_config: dict) -> None:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from bubblescope.serve.vlm import load_model, load_processor
-
-    from .progress import ProgressLog, quiet_trainer_printing
-    from .sft import optim_args
+    from bubblescope.agent.vlm import load_model, load_processor
+    from bubblescope.trainer.progress import ProgressLog, quiet_trainer_printing
+    from bubblescope.trainer.sft import optim_args
 
     config = TrainConfig.model_validate(loop_config["config"])
     crowd = CrowdSpec.model_validate(loop_config["crowd"])
@@ -135,9 +132,8 @@ def pretrain_loop(loop_config: dict) -> None:
 
 def run_pretrain(config: TrainConfig, crowd: CrowdSpec, out_dir: str | Path) -> dict:
     """Pretrain `config.base_model` on the crowd and write the result to `out_dir`."""
-    from bubblescope.serve.vlm import check_model_dir
-
-    from .ray_fit import fit
+    from bubblescope.agent.vlm import check_model_dir
+    from bubblescope.trainer.ray_fit import fit
 
     check_model_dir(config.base_model)
     result = fit(pretrain_loop, {"config": config.model_dump(mode="json"),

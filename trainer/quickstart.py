@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bubblescope.personas.schema import Persona
-
-from .config import TrainConfig
-from .pretrain import CrowdSpec
+from bubblescope.trainer.config import TrainConfig
+from bubblescope.trainer.pretrain import CrowdSpec
 
 DEFAULT_CACHE = "~/.cache/bubblescope/agents"
 # Bumped whenever how the tiny model is built or trained changes in code rather than in the
@@ -36,7 +35,7 @@ _NOT_IN_PRETRAINING = {"epochs", "learning_rate", "lora"}
 
 def base_key(config: TrainConfig, crowd: CrowdSpec) -> str:
     """What the tiny model and its pretrained base depend on."""
-    from .tiny_model import TinyModelConfig
+    from bubblescope.trainer.tiny_model import TinyModelConfig
 
     return _digest({"prompt": config.prompt.model_dump(mode="json"),
                     "sft": config.sft.model_dump(mode="json", exclude=_NOT_IN_PRETRAINING),
@@ -63,7 +62,7 @@ def _step(done: bool, what: str, say: Callable[[str], None], action: Callable[[]
 
 def _trained_with(adapter: Path, config: TrainConfig) -> bool:
     """The adapter exists and was trained with this config's GRPO settings."""
-    from bubblescope.serve.adapters import read_manifest
+    from bubblescope.agent.adapters import read_manifest
 
     if not (adapter / "adapter_config.json").exists():
         return False
@@ -77,17 +76,17 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
     """Train whatever is missing; returns {base_model, adapters: {persona: path},
     adapters_dir}. With `ablations`, also every variant the fidelity tables compare: GRPO
     alone on the base, and the pooled -Persona adapter."""
-    from .evaluate import POOLED
-    from .runner import run_pooled_sft, run_training
-    from .tiny_corpus import tiny_corpus
-    from .tiny_model import build_tiny_model
+    from bubblescope.trainer.evaluate import POOLED
+    from bubblescope.trainer.runner import run_pooled_sft, run_training
+    from bubblescope.trainer.tiny_corpus import tiny_corpus
+    from bubblescope.trainer.tiny_model import build_tiny_model
 
     models = Path(cache).expanduser() / f"base-{base_key(config, crowd)}"
     root = models / f"agents-{adapters_key(config, crowd, personas)}"
     tiny, base, adapters = models / "tiny", models / "base", root / "adapters"
     _step((tiny / "config.json").exists(), "tiny model", say,
           lambda: build_tiny_model(tiny, tiny_corpus()))
-    from .pretrain import run_pretrain
+    from bubblescope.trainer.pretrain import run_pretrain
 
     _step((base / "config.json").exists(), f"base model on {crowd.humans} synthetic humans",
           say, lambda: run_pretrain(config.model_copy(update={"base_model": str(tiny)}),

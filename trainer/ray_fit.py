@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import TrainConfig
-from .errors import TrainingFailed
+from bubblescope.trainer.config import TrainConfig
+from bubblescope.trainer.errors import TrainingFailed
 
 # Ray Train's workers patch print to echo each line and log it, so every progress line showed
 # twice, and a library that captures stdout to read it (dill disassembling a function while

@@ -24,8 +24,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from bubblescope.agent.action_grammar import ParsedAction, parse_action
 from bubblescope.contracts import Action
-from bubblescope.serve.action_grammar import ParsedAction, parse_action
 
 EPS_S = 0.5  # seconds; the denominator floor of the duration reward
 

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bubblescope.agent.adapter_stack import stack_adapters
+from bubblescope.agent.adapters import register_adapter
+from bubblescope.agent.vlm import check_model_dir
 from bubblescope.personas.schema import Persona
-from bubblescope.serve.adapter_stack import stack_adapters
-from bubblescope.serve.adapters import register_adapter
-from bubblescope.serve.vlm import check_model_dir
-
-from .config import TrainConfig
-from .errors import TrainConfigError
+from bubblescope.trainer.config import TrainConfig
+from bubblescope.trainer.errors import TrainConfigError
 
 
 @dataclass(frozen=True)
@@ -30,11 +29,11 @@ class TrainingResult:
 
 def _loop(algorithm: str) -> Callable[[dict], None]:
     if algorithm == "sft":
-        from .sft import sft_loop
+        from bubblescope.trainer.sft import sft_loop
 
         return sft_loop
     if algorithm == "grpo":
-        from .grpo import grpo_loop
+        from bubblescope.trainer.grpo import grpo_loop
 
         return grpo_loop
     raise TrainConfigError(f"unknown training algorithm {algorithm!r}; use sft or grpo")
@@ -49,7 +48,7 @@ def _check(algorithm: str, config: TrainConfig, persona: Persona,
         raise TrainConfigError(f"{algorithm}.lora is empty: persona training makes LoRA "
                                "adapters", key=f"{algorithm}.lora")
     if algorithm == "grpo":
-        from .grpo import check_grpo
+        from bubblescope.trainer.grpo import check_grpo
 
         check_grpo(config, init_adapter)
     elif init_adapter:
@@ -61,7 +60,7 @@ def run_training(algorithm: str, config: TrainConfig, persona: Persona,
     """Train `persona`'s adapter with `algorithm` and register it as `name` (default: the
     algorithm's name); `init_adapter`, a registered SFT adapter, makes grpo SFT+GRPO, and the
     registered adapter is then SFT and GRPO stacked into one (servable on the raw base)."""
-    from .ray_fit import fit
+    from bubblescope.trainer.ray_fit import fit
 
     loop = _loop(algorithm)
     init_adapter = str(Path(init_adapter).expanduser().resolve()) if init_adapter else None
@@ -86,8 +85,8 @@ def run_pooled_sft(config: TrainConfig, personas: list[Persona],
                    name: str = "nopersona") -> TrainingResult:
     """The -Persona ablation: one adapter on all `personas`' training data, without profiles,
     registered under `<adapters_dir>/_pooled/<name>`."""
-    from .evaluate import POOLED
-    from .ray_fit import fit
+    from bubblescope.trainer.evaluate import POOLED
+    from bubblescope.trainer.ray_fit import fit
 
     blind = config.model_copy(update={"prompt": config.prompt.model_copy(
         update={"persona": False})})

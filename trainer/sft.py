@@ -12,14 +12,13 @@ import tempfile
 from pathlib import Path
 
 from bubblescope.personas.schema import Persona
-
-from .config import LoraSpec, OptimSpec, TrainConfig
-from .dataset import Sample, build_samples, sft_row, with_length
-from .sources import session_source
+from bubblescope.trainer.config import LoraSpec, OptimSpec, TrainConfig
+from bubblescope.trainer.dataset import Sample, build_samples, sft_row, with_length
+from bubblescope.trainer.sources import session_source
 
 
 def prompt_config(config: TrainConfig):
-    from bubblescope.serve.agent_prompt import PromptConfig
+    from bubblescope.agent.prompt import PromptConfig
 
     return PromptConfig(**config.prompt.model_dump())
 
@@ -79,9 +78,8 @@ def sft_loop(loop_config: dict) -> None:
     import ray.train
     from trl import SFTConfig, SFTTrainer
 
-    from bubblescope.serve.vlm import load_model, load_processor
-
-    from .progress import ProgressLog, quiet_trainer_printing
+    from bubblescope.agent.vlm import load_model, load_processor
+    from bubblescope.trainer.progress import ProgressLog, quiet_trainer_printing
 
     config = TrainConfig.model_validate(loop_config["config"])
     personas = [Persona.model_validate(p) for p in

@@ -15,10 +15,9 @@ from xml.etree import ElementTree
 
 from bubblescope.contracts import Observation
 from bubblescope.personas.schema import Persona, Session, TraceRecord
-
-from .config import DataSpec, PromptSpec
-from .dataset import Observer
-from .errors import TrainConfigError
+from bubblescope.trainer.config import DataSpec, PromptSpec
+from bubblescope.trainer.dataset import Observer
+from bubblescope.trainer.errors import TrainConfigError
 
 
 @dataclass(frozen=True)

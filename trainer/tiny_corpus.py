@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from bubblescope.agent.action_grammar import format_action
+from bubblescope.agent.prompt import SYSTEM, TASK
 from bubblescope.contracts import Action
-from bubblescope.serve.action_grammar import format_action
-from bubblescope.serve.agent_prompt import SYSTEM, TASK
 from bubblescope.taxonomy import load_taxonomy
 
 DEFAULT_TINY_MODEL = "~/.cache/bubblescope/tiny-qwen2.5-vl"

@@ -2,7 +2,7 @@
 layout as Qwen/Qwen2.5-VL-7B-Instruct, a few hundred thousand parameters.
 
 Everything downstream loads the saved folder exactly as it would load the 7B checkpoint
-(`bubblescope.serve.vlm.load_vlm`), so tests and the quickstart exercise the production
+(`bubblescope.agent.vlm.load_vlm`), so tests and the quickstart exercise the production
 loading, prompting, training and serving code. The tokenizer is a byte-level BPE trained on our
 own text, with Qwen's chat and vision special tokens, so any input (Chinese included) encodes.
 """
@@ -101,7 +101,7 @@ def _wrap_tokenizer(tokenizer):
 def _processor(tokenizer, config: TinyModelConfig):
     from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
-    from bubblescope.serve.vlm import FrameProcessor
+    from bubblescope.agent.vlm import FrameProcessor
 
     # The PIL image processor needs no torchvision (absent on CPU installs); audits pass frames,
     # never video clips, so there is no video processor.

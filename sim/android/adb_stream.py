@@ -18,8 +18,8 @@ import logging
 from collections import deque
 from typing import Protocol
 
-from .adb_wire import A_CLSE, A_OKAY, A_WRTE, Message
-from .errors import StreamClosedError
+from bubblescope.sim.android.adb_wire import A_CLSE, A_OKAY, A_WRTE, Message
+from bubblescope.sim.android.errors import StreamClosedError
 
 logger = logging.getLogger(__name__)
 

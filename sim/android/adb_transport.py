@@ -14,8 +14,8 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
-from .adb_stream import AdbStream
-from .adb_wire import (
+from bubblescope.sim.android.adb_stream import AdbStream
+from bubblescope.sim.android.adb_wire import (
     A_AUTH,
     A_CLSE,
     A_CNXN,
@@ -35,7 +35,7 @@ from .adb_wire import (
     decode_header,
     encode_message,
 )
-from .errors import AdbProtocolError, StreamClosedError
+from bubblescope.sim.android.errors import AdbProtocolError, StreamClosedError
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import AdbProtocolError
+from bubblescope.sim.android.errors import AdbProtocolError
 
 A_SYNC = 0x434E5953
 A_CNXN = 0x4E584E43

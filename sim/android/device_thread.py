@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from .virtual_device import VirtualDevice
+    from bubblescope.sim.android.virtual_device import VirtualDevice
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from pathlib import Path
 import adbutils
 
 from bubblescope.errors import BubblescopeError, ConfigError
-
-from .server_jar import build_server_jar
+from bubblescope.sim.android.server_jar import build_server_jar
 
 DEFAULT_DIR = Path("~/.local/share/bubblescope").expanduser()
 SCRCPY_VERSION = "3.3.4"

@@ -22,14 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from bubblescope.contracts import VideoTruth
-from bubblescope.sim.catalogue import build_catalogue
-from bubblescope.sim.device import SimWorld
-from bubblescope.sim.platform import Platform
-
-from .account_store import AccountStore
-from .commands import ProgramRegistry
-from .filesystem import VirtualFileSystem
-from .layout import (
+from bubblescope.sim.android.account_store import AccountStore
+from bubblescope.sim.android.commands import ProgramRegistry
+from bubblescope.sim.android.filesystem import VirtualFileSystem
+from bubblescope.sim.android.layout import (
     ACTIVITY,
     LAUNCHER_ACTIVITY,
     LAUNCHER_PACKAGE,
@@ -38,12 +34,15 @@ from .layout import (
     View,
     launcher_tree,
 )
-from .phone_programs import build_programs
-from .render import Renderer, ScreenState
-from .shortvideo_app import AppSnapshot, ShortVideoApp
-from .soundtrack import AudioCapture, Soundtrack, silence
-from .touch import EventLog, Gesture, Tap, TouchScreen
-from .ui_dump import dump_hierarchy
+from bubblescope.sim.android.phone_programs import build_programs
+from bubblescope.sim.android.render import Renderer, ScreenState
+from bubblescope.sim.android.shortvideo_app import AppSnapshot, ShortVideoApp
+from bubblescope.sim.android.soundtrack import AudioCapture, Soundtrack, silence
+from bubblescope.sim.android.touch import EventLog, Gesture, Tap, TouchScreen
+from bubblescope.sim.android.ui_dump import dump_hierarchy
+from bubblescope.sim.catalogue import build_catalogue
+from bubblescope.sim.device import SimWorld
+from bubblescope.sim.platform import Platform
 
 log = logging.getLogger(__name__)
 

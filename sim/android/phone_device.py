@@ -11,14 +11,13 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from bubblescope.sim.android.device_thread import DeviceThread
+from bubblescope.sim.android.phone import VirtualPhone
+from bubblescope.sim.android.scrcpy_server import ScrcpyServerProgram
+from bubblescope.sim.android.virtual_device import VirtualDevice
 from bubblescope.sim.catalogue import CatalogueConfig
 from bubblescope.sim.device import SimWorld
 from bubblescope.sim.profiles import named_profiles
-
-from .device_thread import DeviceThread
-from .phone import VirtualPhone
-from .scrcpy_server import ScrcpyServerProgram
-from .virtual_device import VirtualDevice
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .commands import CommandContext
-from .layout import LAUNCHER_PACKAGE, PACKAGE
-from .touch import InputEvent, format_event, possible_events
+from bubblescope.sim.android.commands import CommandContext
+from bubblescope.sim.android.layout import LAUNCHER_PACKAGE, PACKAGE
+from bubblescope.sim.android.touch import InputEvent, format_event, possible_events
 
 if TYPE_CHECKING:
-    from .phone import VirtualPhone
+    from bubblescope.sim.android.phone import VirtualPhone
 
 TOUCH_DEVICE, TOUCH_NAME = "/dev/input/event2", "bubble_touchscreen"
 PACKAGES = {  # name -> is a system package

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from .commands import CommandContext, ProgramRegistry
-from .layout import ACTIVITY, LAUNCHER_PACKAGE, PACKAGE
-from .phone_inspect import PACKAGES, Inspect, package_path
+from bubblescope.sim.android.commands import CommandContext, ProgramRegistry
+from bubblescope.sim.android.layout import ACTIVITY, LAUNCHER_PACKAGE, PACKAGE
+from bubblescope.sim.android.phone_inspect import PACKAGES, Inspect, package_path
 
 if TYPE_CHECKING:
-    from .phone import VirtualPhone
+    from bubblescope.sim.android.phone import VirtualPhone
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bubblescope.sim.android.layout import COMMENT_HINT, Geometry, View, launcher_tree
 from bubblescope.sim.catalogue import Catalogue
-
-from .layout import COMMENT_HINT, Geometry, View, launcher_tree
 
 PATTERNS = ("hstripes", "vstripes", "diagonal", "checks", "rings", "dots")
 

@@ -14,17 +14,16 @@ import asyncio
 import contextlib
 import logging
 
-from bubblescope.actors.scrcpy.options import (
+from bubblescope.devices.scrcpy.options import (
     SERVER_CLASS,
     ServerOptions,
     VersionMismatch,
     parse_server_args,
 )
-from bubblescope.actors.scrcpy.protocol import Dialect, ProtocolError, encode_device_name
-
-from .commands import CommandContext
-from .scrcpy_streams import StreamSession
-from .server_jar import server_jar_version
+from bubblescope.devices.scrcpy.protocol import Dialect, ProtocolError, encode_device_name
+from bubblescope.sim.android.commands import CommandContext
+from bubblescope.sim.android.scrcpy_streams import StreamSession
+from bubblescope.sim.android.server_jar import server_jar_version
 
 log = logging.getLogger(__name__)
 ACCEPT_TIMEOUT_S = 10.0  # how long the forward-tunnel server waits for the client's sockets

@@ -13,17 +13,16 @@ import logging
 import numpy as np
 from PIL import Image
 
-from bubblescope.actors.scrcpy import control
-from bubblescope.actors.scrcpy.options import ServerOptions
-from bubblescope.actors.scrcpy.protocol import (
+from bubblescope.devices.scrcpy import control
+from bubblescope.devices.scrcpy.options import ServerOptions
+from bubblescope.devices.scrcpy.protocol import (
     Dialect,
     ProtocolError,
     encode_codec_id,
     encode_packet_header,
     encode_video_header,
 )
-
-from .media import SAMPLE_RATE, AudioEncoder, EncodedPacket, VideoEncoder
+from bubblescope.sim.android.media import SAMPLE_RATE, AudioEncoder, EncodedPacket, VideoEncoder
 
 log = logging.getLogger(__name__)
 DEFAULT_FPS = 30.0

@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from .adb_stream import AdbStream
-from .filesystem import VirtualFileSystem
-from .shell_lang import Shell
-from .shell_service import parse_shell_request, shell_service
-from .socket_services import (
+from bubblescope.sim.android.adb_stream import AdbStream
+from bubblescope.sim.android.filesystem import VirtualFileSystem
+from bubblescope.sim.android.shell_lang import Shell
+from bubblescope.sim.android.shell_service import parse_shell_request, shell_service
+from bubblescope.sim.android.socket_services import (
     LocalHandler,
     ReverseTable,
     is_socket_spec,
     normalize_spec,
     reverse_service,
 )
-from .sync_service import sync_service
+from bubblescope.sim.android.sync_service import sync_service
 
 ServiceFn = Callable[[AdbStream], Awaitable[None]]
 

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from .commands import OutputStream
-from .filesystem import VirtualFileSystem
+from bubblescope.sim.android.commands import OutputStream
+from bubblescope.sim.android.filesystem import VirtualFileSystem
 
 SH = "/system/bin/sh"
 DEV_NULL = "/dev/null"

@@ -22,10 +22,10 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .adb_stream import AdbStream
-from .commands import OutputStream
-from .shell_io import ShellIO
-from .shell_lang import Shell
+from bubblescope.sim.android.adb_stream import AdbStream
+from bubblescope.sim.android.commands import OutputStream
+from bubblescope.sim.android.shell_io import ShellIO
+from bubblescope.sim.android.shell_lang import Shell
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bubblescope.contracts import VideoTruth
+from bubblescope.sim.android.account_store import AccountStore
+from bubblescope.sim.android.layout import (
+    SHARE_TARGETS,
+    FeedContent,
+    Geometry,
+    View,
+    feed_tree,
+    hit_test,
+)
+from bubblescope.sim.android.touch import Swipe
 from bubblescope.sim.catalogue import Catalogue, VideoText
 from bubblescope.sim.platform import AccountState, Feedback
-
-from .account_store import AccountStore
-from .layout import SHARE_TARGETS, FeedContent, Geometry, View, feed_tree, hit_test
-from .touch import Swipe
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .adb_stream import AdbStream
+from bubblescope.sim.android.adb_stream import AdbStream
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import stat
 import struct
 from collections.abc import Awaitable, Callable
 
-from .adb_stream import AdbStream
-from .filesystem import VirtualFileSystem
+from bubblescope.sim.android.adb_stream import AdbStream
+from bubblescope.sim.android.filesystem import VirtualFileSystem
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import stat
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
 
-from . import toolbox_text
-from .commands import CommandContext, Program
-from .filesystem import VirtualFileSystem
+from bubblescope.sim.android import toolbox_text
+from bubblescope.sim.android.commands import CommandContext, Program
+from bubblescope.sim.android.filesystem import VirtualFileSystem
 
 ID_TEXT = ("uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),"
            "1011(adb),1015(sdcard_rw),1028(sdcard_r),3003(inet) context=u:r:shell:s0")

@@ -11,8 +11,8 @@ import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-from .commands import CommandContext
-from .filesystem import VirtualFileSystem
+from bubblescope.sim.android.commands import CommandContext
+from bubblescope.sim.android.filesystem import VirtualFileSystem
 
 Resolve = Callable[[CommandContext, str], str]
 

@@ -8,7 +8,7 @@ this with regexes as often as with XML parsers, so the exact bytes matter, not j
 
 from __future__ import annotations
 
-from .layout import View
+from bubblescope.sim.android.layout import View
 
 HEADER = "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>"
 

@@ -28,18 +28,18 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .adb_stream import AdbStream
-from .adb_transport import AdbTransport
-from .adb_wire import connect_message
-from .commands import OutputStream, Program, ProgramRegistry
-from .device_thread import DeviceThread
-from .errors import ReverseError, StreamClosedError
-from .filesystem import VirtualFileSystem
-from .services import ServiceFn, resolve_service
-from .shell_io import ShellIO
-from .shell_lang import Shell
-from .socket_services import LocalHandler, ReverseTable, normalize_spec
-from .toolbox import Toolbox
+from bubblescope.sim.android.adb_stream import AdbStream
+from bubblescope.sim.android.adb_transport import AdbTransport
+from bubblescope.sim.android.adb_wire import connect_message
+from bubblescope.sim.android.commands import OutputStream, Program, ProgramRegistry
+from bubblescope.sim.android.device_thread import DeviceThread
+from bubblescope.sim.android.errors import ReverseError, StreamClosedError
+from bubblescope.sim.android.filesystem import VirtualFileSystem
+from bubblescope.sim.android.services import ServiceFn, resolve_service
+from bubblescope.sim.android.shell_io import ShellIO
+from bubblescope.sim.android.shell_lang import Shell
+from bubblescope.sim.android.socket_services import LocalHandler, ReverseTable, normalize_spec
+from bubblescope.sim.android.toolbox import Toolbox
 
 logger = logging.getLogger(__name__)
 

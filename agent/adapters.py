@@ -1,0 +1,66 @@
+"""The adapter registry: trained LoRA adapters by persona, where Serve loads them from.
+
+Layout: `<adapters_dir>/<persona>/<name>/` holds PEFT's `adapter_config.json` and
+`adapter_model.safetensors`, plus `bubblescope-adapter.json` (which base model, how it was
+trained, its metrics). Registration copies into a temporary folder and renames it into place,
+so a reader never sees half an adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bubblescope.serve.errors import AdapterError
+
+MANIFEST = "bubblescope-adapter.json"
+PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def adapter_dir(adapters_dir: str | Path, persona: str, name: str) -> Path:
+    return Path(adapters_dir).expanduser() / persona / name
+
+
+def check_adapter(path: str | Path, persona: str = "") -> Path:
+    """`path` if it holds a loadable adapter, else an error naming what is missing."""
+    folder = Path(path).expanduser()
+    who = f"persona {persona!r}: " if persona else ""
+    if not folder.is_dir():
+        raise AdapterError(f"{who}no adapter at {folder}; train one (bubblescope train sft) "
+                           "or fix the adapter path")
+    missing = [name for name in PEFT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise AdapterError(f"{who}adapter {folder} is incomplete: missing {', '.join(missing)}")
+    try:
+        json.loads((folder / "adapter_config.json").read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise AdapterError(f"{who}adapter {folder}: adapter_config.json is corrupt "
+                           f"({error})") from error
+    return folder
+
+
+def register_adapter(source: str | Path, adapters_dir: str | Path, persona: str, name: str,
+                     manifest: dict) -> Path:
+    """Copy the trained adapter in `source` into the registry; returns its folder."""
+    check_adapter(source, persona)
+    target = adapter_dir(adapters_dir, persona, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{name}.{uuid.uuid4().hex[:8]}"
+    shutil.copytree(source, staging)
+    record = {**manifest, "persona": persona, "name": name,
+              "registered_at": datetime.now(timezone.utc).isoformat()}
+    (staging / MANIFEST).write_text(json.dumps(record, indent=2, default=str), "utf-8")
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    return target
+
+
+def read_manifest(path: str | Path) -> dict:
+    try:
+        return json.loads((Path(path) / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}

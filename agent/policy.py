@@ -1,0 +1,54 @@
+"""The policy interface: how an agent playing a persona acts on what the device shows.
+
+Baselines live in `baselines.py`; the Qwen2.5-VL agent on Ray Serve slots in behind the same
+interface. `build_policy` is the one place that picks the class.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bubblescope.contracts import Action, Observation
+from bubblescope.personas.schema import Persona
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """A video the agent already saw, and what it did; the prompt's context."""
+
+    observation: Observation
+    action: Action
+
+
+class Policy(ABC):
+    name: str
+
+    @abstractmethod
+    def decide(self, observation: Observation, history: Sequence[HistoryItem]) -> Action:
+        """The persona's action on the current video."""
+
+    def snapshot(self) -> dict:
+        """State to resume from (e.g. a random generator), JSON-safe."""
+        return {}
+
+    def restore(self, snapshot: dict) -> None:  # noqa: B027 - stateless policies keep nothing
+        """Resume from `snapshot`."""
+
+
+def build_policy(kind: str, persona: Persona, seed: int, agent=None) -> Policy:
+    """The policy of `kind`; kind agent also needs `agent`, the job's AgentPolicySpec."""
+    from bubblescope.agent.baselines import PersonaStatsPolicy, RandomPolicy
+
+    if kind == "agent":
+        from bubblescope.agent.serve_client import AgentPolicy
+
+        if agent is None:
+            raise ValueError("policy kind agent needs its agent settings")
+        return AgentPolicy(agent, persona)
+    if kind == "persona-stats":
+        return PersonaStatsPolicy(persona, seed)
+    if kind == "random":
+        return RandomPolicy(seed)
+    raise ValueError(f"unknown policy kind {kind!r}")

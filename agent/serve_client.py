@@ -1,0 +1,120 @@
+"""The agent policy as a device actor uses it: a client of the Serve policy app.
+
+Each decision goes to the app through a Ray handle with the persona's adapter as the
+multiplexed model id; the answer is parsed here (never executed), with the persona's median
+watch time as the fallback when it does not parse. A replica that dies mid-request is retried
+until `decide_timeout_s`: Serve starts a replacement, and the step is decided then, so no step
+is skipped. Errors the app raises on purpose (an unknown persona, a broken adapter) are not
+retried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from bubblescope.agent.action_grammar import parse_action
+from bubblescope.agent.policy import HistoryItem, Policy
+from bubblescope.agent.spec import AgentPolicySpec
+from bubblescope.contracts import Action, Observation
+from bubblescope.errors import BubblescopeError
+from bubblescope.perception.classifier import Classifier
+from bubblescope.personas.schema import Persona
+from bubblescope.serve.errors import ServeError
+from bubblescope.serve.policy_app import (
+    DEPLOYMENT,
+    ClassifyReply,
+    DecideReply,
+    DecideRequest,
+    PastView,
+)
+
+REPLAY_LIMIT = 2.0  # as the baselines: nobody watches a video more than about twice through
+RETRY_PAUSE_S = 0.5
+
+
+class PolicyUnavailable(ServeError):
+    code = "serve.unavailable"
+
+
+def _slim(observation: Observation) -> Observation:
+    """History as the prompt shows it: text and action, no frames (they are not sent twice)."""
+    return observation.model_copy(update={"frames": ()})
+
+
+class AgentPolicy(Policy):
+    name = "agent"
+
+    def __init__(self, spec: AgentPolicySpec, persona: Persona, handle=None) -> None:
+        self.spec = spec
+        self.persona = persona
+        self.key = spec.adapter_key(persona.id)
+        self._handle = handle
+        self.replies = 0
+
+    @property
+    def handle(self):
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(DEPLOYMENT,
+                                                       app_name=self.spec.deployment.app_name)
+        return self._handle.options(multiplexed_model_id=self.key)
+
+    def _request(self, observation: Observation, history: Sequence[HistoryItem]) -> DecideRequest:
+        recent = list(history)[-self.spec.prompt.history:] if self.spec.prompt.history else []
+        return DecideRequest(persona=self.persona.id, observation=observation, history=tuple(
+            PastView(observation=_slim(item.observation), action=item.action) for item in recent))
+
+    def _ask(self, request: DecideRequest) -> DecideReply:
+        deadline = time.monotonic() + self.spec.decide_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return DecideReply.model_validate(
+                    self.handle.decide.remote(request).result(timeout_s=max(left, 1.0)))
+            except BubblescopeError:
+                raise
+            except Exception as error:  # replica death, Serve restarting it, timeouts
+                if _deliberate(error) or time.monotonic() + RETRY_PAUSE_S > deadline:
+                    raise PolicyUnavailable(
+                        f"persona {self.persona.id!r}: no decision from the policy app "
+                        f"{self.spec.deployment.app_name!r} within {self.spec.decide_timeout_s:g}"
+                        f" s ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                    ) from error
+                time.sleep(RETRY_PAUSE_S)
+
+    def decide(self, observation: Observation, history: Sequence[HistoryItem]) -> Action:
+        reply = self._ask(self._request(observation, history))
+        self.replies += 1
+        cap = REPLAY_LIMIT * observation.video_duration_s if observation.video_duration_s else None
+        parsed = parse_action(reply.raw, fallback_watch_s=self.persona.stats.duration.median,
+                              max_watch_s=cap)
+        return parsed.action
+
+
+def _deliberate(error: Exception) -> bool:
+    """An error the app raised on purpose (bad request), as opposed to a failure of Serve."""
+    from ray.exceptions import RayTaskError
+
+    cause = getattr(error, "cause", None)
+    return isinstance(error, RayTaskError) and isinstance(cause, ValueError | BubblescopeError)
+
+
+class VlmClassifier(Classifier):
+    """The category from the policy app's base model (taxonomy-constrained prompt)."""
+
+    name = "vlm"
+
+    def __init__(self, app_name: str, timeout_s: float = 60, handle=None) -> None:
+        self.app_name, self.timeout_s = app_name, timeout_s
+        self._handle = handle
+
+    def classify(self, observation: Observation) -> str | None:
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(DEPLOYMENT, app_name=self.app_name)
+        reply = ClassifyReply.model_validate(
+            self._handle.classify.remote(observation).result(timeout_s=self.timeout_s))
+        return reply.category
