@@ -88,7 +88,7 @@ def _matchers(role: str, entries: list[dict], source: str) -> tuple[Matcher, ...
 
 @cache
 def app_drivers() -> dict[str, AppDriver]:
-    text = resources.files("bubblescope.actors").joinpath("data/apps.yaml").read_text("utf-8")
+    text = resources.files("bubblescope.devices").joinpath("data/apps.yaml").read_text("utf-8")
     drivers = {}
     for name, entry in yaml.safe_load(text).items():
         source = f"devices/data/apps.yaml ({name})"
