@@ -16,18 +16,18 @@ from collections.abc import Sequence
 from bubblescope.agent.action_grammar import parse_action
 from bubblescope.agent.policy import HistoryItem, Policy
 from bubblescope.agent.spec import AgentPolicySpec
-from bubblescope.contracts import Action, Observation
-from bubblescope.errors import BubblescopeError
-from bubblescope.perception.classifier import Classifier
-from bubblescope.personas.schema import Persona
-from bubblescope.serve.errors import ServeError
-from bubblescope.serve.policy_app import (
+from bubblescope.agent.wire import (
     DEPLOYMENT,
     ClassifyReply,
     DecideReply,
     DecideRequest,
     PastView,
 )
+from bubblescope.contracts import Action, Observation
+from bubblescope.errors import BubblescopeError
+from bubblescope.perception.classifier import Classifier
+from bubblescope.personas.schema import Persona
+from bubblescope.serve.errors import ServeError
 
 REPLAY_LIMIT = 2.0  # as the baselines: nobody watches a video more than about twice through
 RETRY_PAUSE_S = 0.5

@@ -18,50 +18,15 @@ import asyncio
 import os
 from collections import defaultdict
 
-from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
 from bubblescope.agent.category_prompt import category_prompt, parse_category
 from bubblescope.agent.prompt import Prompt, PromptConfig, decision_prompt
 from bubblescope.agent.spec import AgentPolicySpec
-from bubblescope.contracts import Action, Observation
+from bubblescope.agent.wire import DEPLOYMENT, ClassifyReply, DecideReply, DecideRequest
+from bubblescope.contracts import Observation
 from bubblescope.personas.schema import Persona
 from bubblescope.serve.engine import Engine, TransformersEngine
-
-DEPLOYMENT = "PolicyServer"
-
-
-class PastView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    observation: Observation
-    action: Action
-
-
-class DecideRequest(BaseModel):
-    """One decision: who decides, what is on screen, what came just before (oldest first)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    persona: str
-    observation: Observation
-    history: tuple[PastView, ...] = ()
-
-
-class DecideReply(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    raw: str = Field(description="the model's answer, unparsed")
-    adapter: str = Field(description="the adapter that answered; '' for the base model")
-    replica: str = Field(description="which replica answered (its process id)")
-    batch_size: int = Field(description="decisions generated together with this one")
-
-
-class ClassifyReply(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    raw: str = Field(description="the model's answer, unparsed")
-    category: str | None = Field(description="'Main/Sub' or 'Main' from the taxonomy, or None")
 
 
 class _AdapterLease:
