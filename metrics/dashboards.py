@@ -1,9 +1,11 @@
-"""The bubblescope Grafana dashboard, as code.
+"""The bubblescope Grafana dashboard, as code, built with Grafana's own Python SDK.
 
-The dashboard is built here, from the same metric names the exporter writes, and the JSON
-committed under deploy/grafana/dashboards/ is generated from it (a test fails if the two
+The panels are declared here, from the same metric names the exporter writes, and the JSON
+committed under deploy/grafana/dashboards/ is generated from them (a test fails if the two
 drift). Keeping it as code means a panel can't quietly query a metric that no longer exists:
 the integration tests run every panel's PromQL against a real Prometheus fed by the exporter.
+`grafana-foundation-sdk` builds the objects (panels, queries, variables, grid layout), so the
+JSON has the shape Grafana itself defines.
 
 Regenerate the committed file with:
 
@@ -14,18 +16,25 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dashboard_builders
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as models
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 __all__ = ["build_dashboard", "main", "panel_queries", "render"]
 
 UID = "bubblescope"
-SCHEMA_VERSION = 39
-_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-_GRID_WIDTH = 24
+_DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 _J = 'job="$job"'
 _STEP_RATE = f"rate(bubblescope_steps_total{{{_J}}}[$__rate_interval])"
+_JOBS = "label_values(bubblescope_job_steps_planned, job)"
 
 
 @dataclass(frozen=True)
@@ -33,20 +42,22 @@ class Query:
     expr: str
     legend: str = ""
     instant: bool = False
-    format: str = "time_series"  # or "table"
+    table: bool = False  # Prometheus's table format instead of time series
+
+
+Style = Callable[[Any], Any]  # applies a panel kind's own options to its SDK builder
 
 
 @dataclass(frozen=True)
 class Panel:
     title: str
     queries: tuple[Query, ...]
-    kind: str = "timeseries"
+    kind: Callable[[], Any] = timeseries.Panel
     unit: str = "short"
     width: int = 12
     height: int = 8
     description: str = ""
-    options: dict = field(default_factory=dict)
-    custom: dict = field(default_factory=dict)
+    style: Style | None = None
     limits: tuple[float, float] | None = None  # y-axis / gauge min and max
 
 
@@ -56,29 +67,49 @@ def _latency(quantile: str, name: str) -> Query:
                  f"{{{{stage}}}} {name}")
 
 
-_STACKED = {"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30}
+def _stacked(panel: timeseries.Panel) -> timeseries.Panel:
+    stacking = common_builders.StackingConfig().mode(common.StackingMode.NORMAL).group("A")
+    return panel.stacking(stacking).fill_opacity(30)
+
+
+def _state_names(panel: stat.Panel) -> stat.Panel:
+    return panel.text_mode(common.BigValueTextMode.NAME) \
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+
+
+def _gradient_bars(panel: bargauge.Panel) -> bargauge.Panel:
+    return panel.display_mode(common.BarGaugeDisplayMode.GRADIENT) \
+        .orientation(common.VizOrientation.HORIZONTAL)
+
+
+def _horizontal_bars(panel: bargauge.Panel) -> bargauge.Panel:
+    return panel.orientation(common.VizOrientation.HORIZONTAL)
+
+
+def _with_header(panel: table.Panel) -> table.Panel:
+    return panel.show_header(True)
+
 
 SECTIONS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
     ("Progress", (
         Panel("Job state",
               (Query(f"bubblescope_job_state{{{_J}}} == 1", "{{state}}", instant=True),),
-              kind="stat", width=4, options={"textMode": "name", "colorMode": "background"}),
+              kind=stat.Panel, width=4, style=_state_names),
         Panel("Job progress",
               (Query(f"bubblescope_job_steps_done{{{_J}}} / bubblescope_job_steps_planned{{{_J}}}",
                      "progress"),),
-              kind="gauge", unit="percentunit", width=5, limits=(0, 1),
+              kind=gauge.Panel, unit="percentunit", width=5, limits=(0, 1),
               description="Steps committed over steps planned."),
         Panel("Steps/s by platform",
               (Query(f"sum by (platform) ({_STEP_RATE})", "{{platform}}"),),
               unit="ops", width=8),
         Panel("Runs by state",
               (Query(f"sum by (state) (bubblescope_runs{{{_J}}})", "{{state}}"),),
-              custom=_STACKED, width=7),
+              style=_stacked, width=7),
         Panel("Run progress",
               (Query(f"bubblescope_run_progress_ratio{{{_J}}}",
                      "{{persona}} / {{platform}} / {{experiment}} #{{replicate}}", instant=True),),
-              kind="bargauge", unit="percentunit", width=24,
-              options={"displayMode": "gradient", "orientation": "horizontal"}),
+              kind=bargauge.Panel, unit="percentunit", width=24, style=_gradient_bars),
     )),
     ("Bubbles", (
         Panel("Window diversity per run",
@@ -102,15 +133,14 @@ SECTIONS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
     ("Devices", (
         Panel("Devices by state",
               (Query(f"count by (state) (bubblescope_device_state{{{_J}}} == 1)", "{{state}}"),),
-              custom=_STACKED, width=8),
+              style=_stacked, width=8),
         Panel("Device state now",
               (Query(f"bubblescope_device_state{{{_J}}} == 1", "{{device}}: {{state}}",
-                     instant=True, format="table"),),
-              kind="table", width=8,
-              options={"showHeader": True}),
+                     instant=True, table=True),),
+              kind=table.Panel, width=8, style=_with_header),
         Panel("Device restarts",
               (Query(f"bubblescope_device_restarts_total{{{_J}}}", "{{device}}", instant=True),),
-              kind="bargauge", width=8, options={"orientation": "horizontal"}),
+              kind=bargauge.Panel, width=8, style=_horizontal_bars),
         Panel("Steps/s by device",
               (Query(f"rate(bubblescope_device_steps_total{{{_J}}}[$__rate_interval])",
                      "{{device}}"),),
@@ -119,31 +149,37 @@ SECTIONS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
               (Query(f"sum(rate(bubblescope_format_failures_total{{{_J}}}[$__rate_interval])) "
                      f"/ sum({_STEP_RATE})", "failed / steps"),
                Query(f"bubblescope_format_failures_total{{{_J}}}", "total")),
-              unit="short",
               description="Share of steps whose policy output did not parse, and the total."),
     )),
 )
 
 
 def build_dashboard() -> dict:
-    """The Grafana dashboard JSON model (schemaVersion 39)."""
-    return {
-        "uid": UID,
-        "title": "bubblescope",
-        "description": "A bubblescope audit in flight: progress, bubbles, latency, devices.",
-        "tags": ["bubblescope"],
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "editable": True,
-        "graphTooltip": 1,
-        "refresh": "10s",
-        "time": {"from": "now-1h", "to": "now"},
-        "timezone": "browser",
-        "annotations": {"list": []},
-        "links": [],
-        "templating": {"list": [_datasource_variable(), _job_variable()]},
-        "panels": list(_layout(SECTIONS)),
-    }
+    """The Grafana dashboard JSON model, as the SDK encodes it."""
+    builder = (
+        dashboard_builders.Dashboard("bubblescope")
+        .uid(UID)
+        .description("A bubblescope audit in flight: progress, bubbles, latency, devices.")
+        .tags(["bubblescope"])
+        .editable()
+        .tooltip(models.DashboardCursorSync.CROSSHAIR)
+        .refresh("10s")
+        .time("now-1h", "now")
+        .timezone("browser")
+        .with_variable(dashboard_builders.DatasourceVariable("datasource")
+                       .label("Data source").type("prometheus"))
+        .with_variable(dashboard_builders.QueryVariable("job").label("Job")
+                       .query(_JOBS).datasource(_DATASOURCE)
+                       .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+                       .sort(models.VariableSort.ALPHABETICAL_ASC))
+    )
+    next_id = 1
+    for title, panels in SECTIONS:
+        builder = builder.with_row(dashboard_builders.Row(title).id(next_id))
+        for offset, panel in enumerate(panels, start=1):
+            builder = builder.with_panel(_panel(next_id + offset, panel))
+        next_id += len(panels) + 1
+    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
 
 
 def panel_queries(dashboard: dict, job: str, rate_interval: str = "1m") -> list[str]:
@@ -167,64 +203,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m bubblescope.metrics.dashboards OUTPUT.json", file=sys.stderr)
         return 2
-    Path(args[0]).write_text(render(build_dashboard()), encoding="utf-8")
+    with open(args[0], "w", encoding="utf-8") as out:
+        out.write(render(build_dashboard()))
     return 0
 
 
-def _datasource_variable() -> dict:
-    return {"name": "datasource", "label": "Data source", "type": "datasource",
-            "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "regex": "",
-            "options": [], "includeAll": False, "multi": False}
-
-
-def _job_variable() -> dict:
-    query = "label_values(bubblescope_job_steps_planned, job)"
-    return {"name": "job", "label": "Job", "type": "query", "datasource": dict(_DATASOURCE),
-            "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-            "definition": query, "current": {}, "hide": 0, "refresh": 2, "regex": "",
-            "sort": 1, "options": [], "includeAll": False, "multi": False}
-
-
-def _layout(sections: Sequence[tuple[str, Sequence[Panel]]]) -> Iterator[dict]:
-    """Rows of panels, left to right, wrapping at Grafana's 24-column grid; ids from 1."""
-    next_id, y = 1, 0
-    for title, panels in sections:
-        yield _row(next_id, title, y)
-        next_id, y, x, row_height = next_id + 1, y + 1, 0, 0
-        for panel in panels:
-            if x + panel.width > _GRID_WIDTH:
-                x, y, row_height = 0, y + row_height, 0
-            yield _panel(next_id, panel, {"h": panel.height, "w": panel.width, "x": x, "y": y})
-            next_id, x, row_height = next_id + 1, x + panel.width, max(row_height, panel.height)
-        y += row_height
-
-
-def _row(panel_id: int, title: str, y: int) -> dict:
-    return {"id": panel_id, "type": "row", "title": title, "collapsed": False, "panels": [],
-            "gridPos": {"h": 1, "w": _GRID_WIDTH, "x": 0, "y": y}}
-
-
-def _panel(panel_id: int, panel: Panel, grid: dict) -> dict:
-    defaults: dict = {"unit": panel.unit, "custom": dict(panel.custom)}
+def _panel(panel_id: int, panel: Panel) -> Any:
+    builder = (panel.kind().id(panel_id).title(panel.title).description(panel.description)
+               .datasource(_DATASOURCE).unit(panel.unit).span(panel.width).height(panel.height))
     if panel.limits is not None:
-        defaults["min"], defaults["max"] = panel.limits
-    return {
-        "id": panel_id,
-        "type": panel.kind,
-        "title": panel.title,
-        "description": panel.description,
-        "datasource": dict(_DATASOURCE),
-        "gridPos": grid,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": dict(panel.options),
-        "targets": [_target(query, chr(ord("A") + i)) for i, query in enumerate(panel.queries)],
-    }
+        builder = builder.min(panel.limits[0]).max(panel.limits[1])
+    if panel.style is not None:
+        builder = panel.style(builder)
+    for index, query in enumerate(panel.queries):
+        builder = builder.with_target(_target(query, chr(ord("A") + index)))
+    return builder
 
 
-def _target(query: Query, ref_id: str) -> dict:
-    return {"refId": ref_id, "datasource": dict(_DATASOURCE), "expr": query.expr,
-            "legendFormat": query.legend, "format": query.format, "instant": query.instant,
-            "range": not query.instant}
+def _target(query: Query, ref_id: str) -> prometheus.Dataquery:
+    target = (prometheus.Dataquery().ref_id(ref_id).datasource(_DATASOURCE).expr(query.expr)
+              .legend_format(query.legend))
+    target = target.instant() if query.instant else target.range()
+    if query.table:
+        target = target.format(PromQueryFormat.TABLE)
+    return target
 
 
 if __name__ == "__main__":

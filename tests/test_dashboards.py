@@ -41,7 +41,7 @@ def test_variables() -> None:
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     job = variables["job"]
-    assert job["definition"] == "label_values(bubblescope_job_steps_planned, job)"
+    assert job["query"] == "label_values(bubblescope_job_steps_planned, job)"
     assert job["datasource"]["uid"] == "${datasource}"
 
 
