@@ -144,8 +144,8 @@ def _resolve_agent(spec: JobSpec, base: Path, source: str,
     if agent is None:
         return spec
     from bubblescope.agent.adapters import check_adapter
+    from bubblescope.agent.errors import AgentError
     from bubblescope.agent.vlm import check_model_dir
-    from bubblescope.serve.errors import ServeError
 
     def absolute(value: str) -> str:
         return str((base / Path(value).expanduser()).resolve())
@@ -155,7 +155,7 @@ def _resolve_agent(spec: JobSpec, base: Path, source: str,
         check_model_dir(absolute(agent.base_model))
         for pid, path in adapters.items():
             check_adapter(path, pid)
-    except ServeError as error:
+    except AgentError as error:
         raise JobFileError(str(error), source=source, key="policy.agent") from error
     strangers = sorted(set(adapters) - set(personas))
     if strangers:
