@@ -172,6 +172,23 @@ def _storage_path(value: str, base: Path) -> str:
     return str((base / Path(value).expanduser()).resolve())
 
 
+def _check_window(spec: JobSpec, source: str) -> None:
+    """The sliding window must fit in a phase, or every diversity comes out empty."""
+    depth, breadth = spec.experiments.depth, spec.experiments.breadth
+    phases = {}
+    if depth is not None:
+        phases["experiments.depth.cultivation_steps"] = depth.cultivation_steps
+        phases["experiments.depth.counterfactual_steps"] = depth.counterfactual_steps
+    if breadth is not None:
+        phases["experiments.breadth.steps"] = breadth.steps
+    longest = max(phases, key=phases.__getitem__)
+    if spec.window > phases[longest]:
+        raise JobFileError(f"{spec.window} videos is longer than every phase (the longest, "
+                           f"{longest}, has {phases[longest]}), so diversity would come out "
+                           f"empty; make it at most {phases[longest]}", source=source,
+                           key="window")
+
+
 def load_job(path: str | Path, *, job_id: str | None = None,
              storage_path: str | None = None) -> ResolvedJob:
     """Validate the job file and everything it names; raise JobFileError on the first problem."""
@@ -179,6 +196,7 @@ def load_job(path: str | Path, *, job_id: str | None = None,
     source = str(path)
     data = read_mapping(path, JobFileError, "job file")
     spec = validate(JobSpec, data, JobFileError, source)
+    _check_window(spec, source)
     resolved_id = job_id if job_id is not None else (spec.job_id or path.stem)
     if not re.match(JOB_ID_PATTERN, resolved_id):
         raise JobFileError(f"job id {resolved_id!r} may hold letters, digits, '.', '_' and '-' "
