@@ -17,10 +17,11 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from bubblescope.actors.coordinator import Coordinator
-from bubblescope.cluster.errors import ClusterUnreachableError, JobConflictError, JobFileError
+from bubblescope.cluster.errors import JobConflictError, JobFileError
 from bubblescope.cluster.job import ResolvedJob
 from bubblescope.cluster.outputs import prepare_store, write_outputs
 from bubblescope.cluster.progress import Progress
+from bubblescope.cluster.ray_connect import init_ray
 from bubblescope.metrics.exporter import Exporter, start_exporter  # noqa
 from bubblescope.store import JobStore
 
@@ -46,16 +47,8 @@ def _start_ray(address: str | None) -> bool:
     """Connect to Ray; returns True when this process started (and so must stop) it."""
     if ray.is_initialized():
         return False
-    try:
-        ray.init(address=address, namespace=NAMESPACE, include_dashboard=False,
-                 logging_level=logging.WARNING, log_to_driver=True,
-                 configure_logging=True)
-    except ConnectionError as exc:  # Ray's word for an address where no cluster answers
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ClusterUnreachableError(
-            f"no Ray cluster answers at --address {address} ({reason}); start one "
-            "(`ray start --head`) or fix --address (GCS host:port, auto, or ray://HEAD:10001)"
-        ) from exc
+    init_ray(address, namespace=NAMESPACE, include_dashboard=False,
+             logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
     return address is None
 
 
