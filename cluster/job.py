@@ -43,11 +43,11 @@ class ResolvedJob:
 
     @classmethod
     def from_resolved(cls, data: dict[str, Any], personas: dict[str, Persona],
-                      storage_path: str) -> ResolvedJob:
-        """Rebuild a job from its job.yaml and persona files (see `resolved`)."""
+                      storage_path: str, source: str = "job.yaml") -> ResolvedJob:
+        """Rebuild a job from its job.yaml (`source`) and persona files (see `resolved`)."""
         missing = [p for p in data["personas"] if p not in personas]
         if missing:
-            raise JobFileError(f"persona files missing for {missing}", source="job.yaml",
+            raise JobFileError(f"persona files missing for {missing}", source=source,
                                key="personas")
         return cls(
             spec=JobSpec.model_validate(data["spec"]), job_id=data["job_id"],

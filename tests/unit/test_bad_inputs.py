@@ -308,7 +308,30 @@ DATASET_CASES = [
          ["{tmp}/src/session_1.json"]),
 ]
 
-CASES = [*JOB_CASES, *PERSONA_CASES, *DATASET_CASES]
+STORED = {"job_id": "bad", "fingerprint": "0", "source": "job.yaml", "storage_path": ".",
+          "spec": JOB, "platforms": {"null": {"name": "null"}}, "personas": []}
+REPORT = ["report", "{tmp}/out/bad"]
+
+
+def stored(name: str, job_yaml: Any, *names: str) -> Case:
+    return Case(f"report-{name}", {"out/bad/job.yaml": job_yaml}, REPORT,
+                ["{tmp}/out/bad", *names])
+
+
+REPORT_CASES = [
+    Case("report-no-job-yaml", {"out/bad": None}, REPORT, ["{tmp}/out/bad", "job.yaml"]),
+    stored("not-utf8", b"job_id: caf\xe9\n", "UTF-8"),
+    stored("bad-yaml", "spec: [\n", "YAML"),
+    stored("a-list", "- 1\n", "mapping"),
+    stored("spec-missing", _set(STORED, "spec", _DELETE), "spec"),
+    stored("spec-invalid", _set(STORED, "spec.window", -1), "spec.window"),
+    stored("platform-invalid", _set(STORED, "platforms.null.exploration", 9),
+           "platforms.exploration"),
+    stored("platforms-list", _set(STORED, "platforms", ["null"])),
+    stored("persona-missing", _set(STORED, "personas", ["ghost"]), "personas", "ghost"),
+]
+
+CASES = [*JOB_CASES, *PERSONA_CASES, *DATASET_CASES, *REPORT_CASES]
 
 
 def _write(folder: Path, files: dict[str, Any]) -> None:
