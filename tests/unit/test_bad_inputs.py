@@ -197,6 +197,7 @@ JOB_CASES = [
     job("storage-proc", "storage_path", "/proc/nope", "storage_path", "/proc/nope"),
     job("storage-under-a-file", "storage_path", "persona.yaml/out", "storage_path"),
     job("storage-number", "storage_path", 5),
+    job("storage-unknown-uri", "storage_path", "nope://bucket/out", "storage_path", "nope://"),
     job("storage-flag-proc", "storage_path", "out", "storage_path", "/proc/nope",
         argv=[*AUDIT, "--out", "/proc/nope"]),
     raw_job("not-utf8", NOT_UTF8, "UTF-8"),
