@@ -9,6 +9,7 @@ import adbutils
 
 from bubblescope.actors.loader import DeviceConfig
 from bubblescope.devices.adb_phone import AdbDeviceConfig
+from bubblescope.devices.errors import AdbServerUnreachable
 from bubblescope.devices.scrcpy.client import ScrcpyConfig
 from bubblescope.errors import ConfigError
 from bubblescope.sim.catalogue import CatalogueConfig
@@ -52,9 +53,9 @@ def device_serials(job) -> list[str]:
     try:
         online = sorted(d.serial for d in client.list() if d.state == "device")
     except (adbutils.AdbError, OSError) as exc:
-        raise ConfigError(f"no adb server at {devices.adb.host}:{devices.adb.port} ({exc}); "
-                          "start one (adb start-server) or fix devices.adb.port",
-                          key="devices.adb") from exc
+        raise AdbServerUnreachable(
+            f"no adb server answers at {devices.adb.host}:{devices.adb.port} ({exc}); start one "
+            "(adb start-server) or fix devices.adb.host and devices.adb.port") from exc
     if not online:
         raise ConfigError("no device online on adb; plug in a phone or `bubblescope farm up`",
                           key="devices.adb.serials")

@@ -21,8 +21,8 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from bubblescope.actors.backends import device_config_of, device_serials
 from bubblescope.actors.device_actor import DeviceActor
-from bubblescope.actors.errors import DeviceOffline
 from bubblescope.actors.plan import RunSpec, plan_runs
+from bubblescope.devices.errors import DeviceOffline
 from bubblescope.metrics.live import LiveMetrics
 from bubblescope.store import JobStore
 

@@ -1,33 +1,17 @@
-"""Errors of the actors part (see bubblescope.errors for the tree)."""
+"""Errors of the actors part (coordinator, device actors, run planning, device registry).
 
-from bubblescope.errors import BubblescopeError, ConfigError
+    BubblescopeError
+    └── ActorsError               (code "actors")
 
+The actors mostly pass on what their parts raise (devices, agent, perception); a failure that
+is the actors' own subclasses ActorsError here. Each keeps bubblescope's picklable shape, so it
+survives Ray's actor boundary.
+"""
 
-class DeviceError(BubblescopeError):
-    """A device failed in a way a restart may cure."""
+from __future__ import annotations
 
-    code = "device"
-
-
-class DeviceOffline(DeviceError):
-    """The device dropped off adb, or its streams ended: wait for it, then resume."""
-
-    code = "device-offline"
+from bubblescope.errors import BubblescopeError
 
 
-class ScrcpyError(DeviceError):
-    """The scrcpy server could not start, or its streams broke."""
-
-    code = "scrcpy"
-
-
-class ScrcpyServerJarError(ConfigError):
-    """The scrcpy server jar is missing or of a version the client does not speak."""
-
-    code = "scrcpy-jar"
-
-
-class RunFailedError(BubblescopeError):
-    """A run exhausted its device restarts."""
-
-    code = "run-failed"
+class ActorsError(BubblescopeError):
+    code = "actors"

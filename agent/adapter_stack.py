@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from bubblescope.agent.adapters import check_adapter
-from bubblescope.serve.errors import AdapterError
+from bubblescope.agent.errors import AdapterError
 
 VLLM_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 WEIGHTS, CONFIG = "adapter_model.safetensors", "adapter_config.json"

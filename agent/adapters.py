@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bubblescope.serve.errors import AdapterError
+from bubblescope.agent.errors import AdapterError
 
 MANIFEST = "bubblescope-adapter.json"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from bubblescope.agent.action_grammar import parse_action
+from bubblescope.agent.errors import PolicyUnavailable
 from bubblescope.agent.policy import HistoryItem, Policy
 from bubblescope.agent.spec import AgentPolicySpec
 from bubblescope.agent.wire import (
@@ -27,14 +28,9 @@ from bubblescope.contracts import Action, Observation
 from bubblescope.errors import BubblescopeError
 from bubblescope.perception.classifier import Classifier
 from bubblescope.personas.schema import Persona
-from bubblescope.serve.errors import ServeError
 
 REPLAY_LIMIT = 2.0  # as the baselines: nobody watches a video more than about twice through
 RETRY_PAUSE_S = 0.5
-
-
-class PolicyUnavailable(ServeError):
-    code = "serve.unavailable"
 
 
 def _slim(observation: Observation) -> Observation:

@@ -11,7 +11,7 @@ from pathlib import Path
 from transformers import Qwen2_5_VLProcessor
 from transformers.processing_utils import ProcessorMixin
 
-from bubblescope.serve.errors import ModelLoadError
+from bubblescope.agent.errors import ModelLoadError
 
 # Newer transformers save the image processor inside processor_config.json, older checkpoints
 # (the 7B on the hub) in preprocessor_config.json: either will do.

@@ -22,6 +22,9 @@ def read_mapping(path: Path, error: type[ConfigError], what: str) -> dict[str, A
     except OSError as exc:
         raise error(f"cannot read {what} ({exc.strerror}); check the path",
                     source=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte {exc.start}); save the {what} as UTF-8",
+                    source=str(path)) from exc
     except yaml.YAMLError as exc:
         raise error(f"not valid YAML: {str(exc).splitlines()[0]}", source=str(path)) from exc
     if not isinstance(data, dict):

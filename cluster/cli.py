@@ -1,4 +1,14 @@
-"""The `bubblescope` command line."""
+"""The `bubblescope` command line.
+
+Exit codes say whose fault a failure is:
+    0    done
+    1    the run failed or ended partial (the message says why); a bug is a traceback here
+    2    the user's input: a file, key, value or flag is wrong (ConfigError); nothing started
+    3    something the command needs does not answer: a Ray cluster or address, the Ray
+         dashboard, an adb server or a device (UnreachableError); the same command works once
+         it is up
+    130  interrupted (Ctrl-C or SIGTERM); what was committed stays, the same command resumes
+"""
 
 from __future__ import annotations
 
@@ -8,9 +18,17 @@ import sys
 from bubblescope.cluster.cli_agent import add_agents, add_eval, add_model, add_serve, add_train
 from bubblescope.cluster.cli_data import add_dataset, add_persona_from_dataset
 from bubblescope.cluster.cli_devices import add_farm, add_record
-from bubblescope.errors import BubblescopeError, ConfigError
+from bubblescope.errors import BubblescopeError, ConfigError, UnreachableError
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_CODES = """exit codes:
+  0    done
+  1    the run failed or ended partial; the message says why
+  2    your input: a file, key, value or flag is wrong; nothing started
+  3    a Ray cluster or address, the Ray dashboard, an adb server or a device does not answer
+  130  interrupted (Ctrl-C); the same command resumes"""
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -105,7 +123,9 @@ def _add_misc(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bubblescope",
-                                     description="Audit the filter bubbles of short-video feeds.")
+                                     description="Audit the filter bubbles of short-video feeds.",
+                                     epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_audit(sub)
     _add_submit(sub)
@@ -125,12 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except BubblescopeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        error = own_error(exc)
+        print(f"error: {error}", file=sys.stderr)
+        return exit_code(error)
+
+
+def own_error(error: BubblescopeError) -> BubblescopeError:
+    """The error itself, also when Ray passes on one raised in an actor: its RayTaskError
+    subclasses the cause's class and holds the cause (with its one-line message) in .cause."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, BubblescopeError) else error
+
+
+def exit_code(error: BubblescopeError) -> int:
+    """Whose fault it is: the user's input (2), a peer that does not answer (3), else 1."""
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if isinstance(error, UnreachableError):
+        return EXIT_UNREACHABLE
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

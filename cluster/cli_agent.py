@@ -46,11 +46,10 @@ def _crowd(args: argparse.Namespace):
 
 
 def _start_training_ray(args: argparse.Namespace) -> None:
-    import ray
-
+    from bubblescope.cluster.ray_connect import init_ray
     from bubblescope.trainer.ray_fit import TRAINING_RUNTIME_ENV
 
-    ray.init(address=args.address, include_dashboard=False, log_to_driver=True,
+    init_ray(args.address, include_dashboard=False, log_to_driver=True,
              runtime_env=TRAINING_RUNTIME_ENV)
 
 
@@ -199,9 +198,8 @@ def add_agents(sub) -> None:
 def _serve_up(args: argparse.Namespace) -> int:
     import time
 
-    import ray
-
     from bubblescope.cluster.job import load_job
+    from bubblescope.cluster.ray_connect import init_ray
     from bubblescope.serve.policy_app import deploy_policy
 
     job = load_job(args.job)
@@ -209,7 +207,7 @@ def _serve_up(args: argparse.Namespace) -> int:
     if agent is None:
         raise TrainConfigError(f"{args.job}: policy.kind is {job.spec.policy.kind!r}; serve up "
                                "serves agent policies")
-    ray.init(address=args.address, include_dashboard=False, namespace="bubblescope")
+    init_ray(args.address, include_dashboard=False, namespace="bubblescope")
     deploy_policy(agent, list(job.personas.values()))
     port = agent.deployment.http_port
     where = f"; HTTP: POST http://127.0.0.1:{port}/{agent.deployment.app_name}" if port else ""
@@ -226,10 +224,11 @@ def _serve_up(args: argparse.Namespace) -> int:
 
 
 def _serve_down(args: argparse.Namespace) -> int:
-    import ray
     from ray import serve
 
-    ray.init(address=args.address, include_dashboard=False, namespace="bubblescope")
+    from bubblescope.cluster.ray_connect import init_ray
+
+    init_ray(args.address, include_dashboard=False, namespace="bubblescope")
     serve.delete(args.app)
     print(f"removed {args.app}")
     return 0

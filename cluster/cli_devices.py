@@ -39,10 +39,18 @@ def _farm_down(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
+    import adbutils
+
+    from bubblescope.devices.errors import AdbServerUnreachable
     from bubblescope.sim.android.farm import adb_client
 
     client = adb_client(args.adb_port)
-    for device in client.list():
+    try:
+        devices = client.list()
+    except (adbutils.AdbError, OSError) as exc:
+        raise AdbServerUnreachable(f"no adb server answers on port {args.adb_port} ({exc}); "
+                                   "start one (adb start-server) or fix --adb-port") from exc
+    for device in devices:
         model = ""
         if device.state == "device":
             model = client.device(device.serial).prop.model or ""

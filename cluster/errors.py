@@ -1,13 +1,50 @@
-"""Errors of the front door (see bubblescope.errors for the tree)."""
+"""Errors of the front door: job files, job stores and the Ray cluster the CLI talks to.
 
-from bubblescope.errors import BubblescopeError, ConfigError
+    BubblescopeError
+    └── ClusterError                  (code "cluster")
+        ├── JobFileError              a job file or a key in it is wrong (ConfigError, exit 2)
+        ├── JobConflictError          the job id holds results of another spec, or is running
+        ├── ClusterUnreachableError   no Ray cluster or dashboard answers at the address
+        │                             (UnreachableError, exit 3)
+        ├── ClusterAuthError          the cluster wants a token we do not have (ConfigError)
+        ├── SubmissionNotFoundError   no submission by that id on the cluster (ConfigError)
+        └── ClusterRequestError       the dashboard answered, but refused or failed the request
+
+Each keeps bubblescope's picklable shape, so it survives Ray's actor boundary.
+"""
+
+from __future__ import annotations
+
+from bubblescope.errors import BubblescopeError, ConfigError, UnreachableError
 
 
-class JobFileError(ConfigError):
-    code = "job-file"
+class ClusterError(BubblescopeError):
+    code = "cluster"
 
 
-class JobConflictError(BubblescopeError):
+class JobFileError(ClusterError, ConfigError):
+    code = "cluster.job-file"
+
+
+class JobConflictError(ClusterError):
     """The job id already holds results of a different spec, or the job is running."""
 
-    code = "job-conflict"
+    code = "cluster.job-conflict"
+
+
+class ClusterUnreachableError(ClusterError, UnreachableError):
+    code = "cluster.unreachable"
+
+
+class ClusterAuthError(ClusterError, ConfigError):
+    code = "cluster.auth"
+
+
+class SubmissionNotFoundError(ClusterError, ConfigError):
+    code = "cluster.submission-not-found"
+
+
+class ClusterRequestError(ClusterError):
+    """The dashboard answered, but refused or failed the request."""
+
+    code = "cluster.request"

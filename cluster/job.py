@@ -43,11 +43,11 @@ class ResolvedJob:
 
     @classmethod
     def from_resolved(cls, data: dict[str, Any], personas: dict[str, Persona],
-                      storage_path: str) -> ResolvedJob:
-        """Rebuild a job from its job.yaml and persona files (see `resolved`)."""
+                      storage_path: str, source: str = "job.yaml") -> ResolvedJob:
+        """Rebuild a job from its job.yaml (`source`) and persona files (see `resolved`)."""
         missing = [p for p in data["personas"] if p not in personas]
         if missing:
-            raise JobFileError(f"persona files missing for {missing}", source="job.yaml",
+            raise JobFileError(f"persona files missing for {missing}", source=source,
                                key="personas")
         return cls(
             spec=JobSpec.model_validate(data["spec"]), job_id=data["job_id"],
@@ -144,8 +144,8 @@ def _resolve_agent(spec: JobSpec, base: Path, source: str,
     if agent is None:
         return spec
     from bubblescope.agent.adapters import check_adapter
+    from bubblescope.agent.errors import AgentError
     from bubblescope.agent.vlm import check_model_dir
-    from bubblescope.serve.errors import ServeError
 
     def absolute(value: str) -> str:
         return str((base / Path(value).expanduser()).resolve())
@@ -155,7 +155,7 @@ def _resolve_agent(spec: JobSpec, base: Path, source: str,
         check_model_dir(absolute(agent.base_model))
         for pid, path in adapters.items():
             check_adapter(path, pid)
-    except ServeError as error:
+    except AgentError as error:
         raise JobFileError(str(error), source=source, key="policy.agent") from error
     strangers = sorted(set(adapters) - set(personas))
     if strangers:
@@ -172,6 +172,23 @@ def _storage_path(value: str, base: Path) -> str:
     return str((base / Path(value).expanduser()).resolve())
 
 
+def _check_window(spec: JobSpec, source: str) -> None:
+    """The sliding window must fit in a phase, or every diversity comes out empty."""
+    depth, breadth = spec.experiments.depth, spec.experiments.breadth
+    phases = {}
+    if depth is not None:
+        phases["experiments.depth.cultivation_steps"] = depth.cultivation_steps
+        phases["experiments.depth.counterfactual_steps"] = depth.counterfactual_steps
+    if breadth is not None:
+        phases["experiments.breadth.steps"] = breadth.steps
+    longest = max(phases, key=phases.__getitem__)
+    if spec.window > phases[longest]:
+        raise JobFileError(f"{spec.window} videos is longer than every phase (the longest, "
+                           f"{longest}, has {phases[longest]}), so diversity would come out "
+                           f"empty; make it at most {phases[longest]}", source=source,
+                           key="window")
+
+
 def load_job(path: str | Path, *, job_id: str | None = None,
              storage_path: str | None = None) -> ResolvedJob:
     """Validate the job file and everything it names; raise JobFileError on the first problem."""
@@ -179,6 +196,7 @@ def load_job(path: str | Path, *, job_id: str | None = None,
     source = str(path)
     data = read_mapping(path, JobFileError, "job file")
     spec = validate(JobSpec, data, JobFileError, source)
+    _check_window(spec, source)
     resolved_id = job_id if job_id is not None else (spec.job_id or path.stem)
     if not re.match(JOB_ID_PATTERN, resolved_id):
         raise JobFileError(f"job id {resolved_id!r} may hold letters, digits, '.', '_' and '-' "

@@ -30,30 +30,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bubblescope.cluster.errors import (
+    ClusterAuthError,
+    ClusterRequestError,
+    ClusterUnreachableError,
+    SubmissionNotFoundError,
+)
 from bubblescope.errors import BubblescopeError, ConfigError
 
 REQUEST_TIMEOUT_S = 30.0  # every HTTP request to the dashboard
 ADDRESS_ENV = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")  # Ray's precedence
 FIX_ADDRESS = ("check that the head is up and that --address is its dashboard URL, "
                "e.g. http://HEAD:8265 (`ray start --head --dashboard-host=0.0.0.0`)")
-
-
-class ClusterUnreachableError(ConfigError):
-    code = "cluster-unreachable"
-
-
-class ClusterAuthError(ConfigError):
-    code = "cluster-auth"
-
-
-class SubmissionNotFoundError(ConfigError):
-    code = "submission-not-found"
-
-
-class ClusterRequestError(BubblescopeError):
-    """The dashboard answered, but refused or failed the request."""
-
-    code = "cluster-request"
 
 
 # --- address and token ---------------------------------------------------------------------

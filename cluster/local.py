@@ -17,10 +17,11 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from bubblescope.actors.coordinator import Coordinator
-from bubblescope.cluster.errors import JobConflictError
+from bubblescope.cluster.errors import JobConflictError, JobFileError
 from bubblescope.cluster.job import ResolvedJob
 from bubblescope.cluster.outputs import prepare_store, write_outputs
 from bubblescope.cluster.progress import Progress
+from bubblescope.cluster.ray_connect import init_ray
 from bubblescope.metrics.exporter import Exporter, start_exporter  # noqa
 from bubblescope.store import JobStore
 
@@ -46,9 +47,8 @@ def _start_ray(address: str | None) -> bool:
     """Connect to Ray; returns True when this process started (and so must stop) it."""
     if ray.is_initialized():
         return False
-    ray.init(address=address, namespace=NAMESPACE, include_dashboard=False,
-             logging_level=logging.WARNING, log_to_driver=True,
-             configure_logging=True)
+    init_ray(address, namespace=NAMESPACE, include_dashboard=False,
+             logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
     return address is None
 
 
@@ -188,10 +188,26 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _open_store(job: ResolvedJob) -> tuple[JobStore, str]:
+    """The job's store, recorded or checked; a path that cannot be written is the user's."""
+    try:
+        store = JobStore(job.storage_path, job.job_id)
+    except ValueError as exc:  # pyarrow: not a filesystem URI it knows
+        raise JobFileError(f"{job.storage_path} is not a folder or filesystem URI ({exc}); "
+                           "fix it or pass --out DIR", source=job.source,
+                           key="storage_path") from exc
+    try:
+        return store, prepare_store(job, store)
+    except OSError as exc:
+        reason = exc.strerror or str(exc).splitlines()[0]
+        raise JobFileError(f"cannot create {store.root} ({reason}); pick a folder you can "
+                           "write, or pass --out DIR", source=job.source,
+                           key="storage_path") from exc
+
+
 def run_audit(job: ResolvedJob, options: AuditOptions = AuditOptions()) -> int:
     """Run (or resume) `job`; returns the process exit code."""
-    store = JobStore(job.storage_path, job.job_id)
-    state = prepare_store(job, store)
+    store, state = _open_store(job)
     _say(f"{'resuming' if state == 'resume' else 'starting'} job {job.job_id} -> {store.root}")
     started_here = _start_ray(options.address)
     _deploy_policy(job)

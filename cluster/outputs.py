@@ -6,13 +6,17 @@ import json
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from bubblescope.actors.plan import plan_runs
 from bubblescope.cluster.errors import JobConflictError, JobFileError
 from bubblescope.cluster.job import ResolvedJob
+from bubblescope.config_files import explain, read_mapping
+from bubblescope.jobspec import JobSpec
 from bubblescope.metrics.summary import SummaryConfig, summarize
 from bubblescope.personas.loader import load_persona, persona_to_yaml
 from bubblescope.report.page import render_report
+from bubblescope.sim.profiles import PlatformProfile
 from bubblescope.store import JobStore
 
 
@@ -44,9 +48,19 @@ def load_job_dir(job_dir: str | Path) -> tuple[ResolvedJob, JobStore]:
     if not job_file.is_file():
         raise JobFileError("no job.yaml here; point at <storage_path>/<job_id>",
                            source=str(job_dir))
-    data = yaml.safe_load(job_file.read_text("utf-8"))
+    data = read_mapping(job_file, JobFileError, "stored job file")
     personas = {p.stem: load_persona(p) for p in sorted((job_dir / "personas").glob("*.yaml"))}
-    job = ResolvedJob.from_resolved(data, personas, storage_path=str(job_dir.parent))
+    try:
+        job = ResolvedJob.from_resolved(data, personas, storage_path=str(job_dir.parent),
+                                        source=str(job_file))
+    except ValidationError as exc:  # of the spec, or of a platform profile
+        model = JobSpec if exc.title == JobSpec.__name__ else PlatformProfile
+        key, reason = explain(exc, model)
+        section = "spec" if model is JobSpec else "platforms"
+        raise JobFileError(reason, source=str(job_file), key=f"{section}.{key}") from exc
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise JobFileError(f"not a job.yaml that bubblescope wrote ({type(exc).__name__}: "
+                           f"{exc}); rerun the audit to rewrite it", source=str(job_file)) from exc
     return job, JobStore(str(job_dir.parent), job_dir.name)  # the folder, even if renamed
 
 

@@ -19,14 +19,14 @@ from datetime import datetime, timezone
 
 import adbutils
 
-from bubblescope.actors.errors import DeviceError, DeviceOffline, ScrcpyError
 from bubblescope.contracts import Action, Frame, Observation, VideoTruth
 from bubblescope.devices.app_drivers import AppDriver, app_driver
 from bubblescope.devices.device import Device
 from bubblescope.devices.device_clock import DeviceClock
+from bubblescope.devices.errors import DeviceError, DeviceOffline, ScrcpyError, UiTreeError
 from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig
 from bubblescope.devices.scrcpy.control import KeyAction, Keycode, MotionAction, Text
-from bubblescope.devices.ui_tree import Node, UiTreeError, parse_ui_dump
+from bubblescope.devices.ui_tree import Node, parse_ui_dump
 
 log = logging.getLogger(__name__)
 VIRTUAL_MANUFACTURER = "bubblescope"  # ro.product.manufacturer of the simulated phones

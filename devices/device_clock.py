@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bubblescope.actors.errors import DeviceError
+from bubblescope.devices.errors import DeviceError
 
 SAMPLE_GAP_S = 0.25  # real seconds between the two samples that give the rate
 

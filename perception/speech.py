@@ -16,8 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from bubblescope.perception.errors import AudioFormatError
 from bubblescope.perception.vad import VAD_RATE, SpeechSegment
-from bubblescope.serve.errors import AudioFormatError
 
 __all__ = ["NullRecognizer", "SpeechRecognizer", "TranscriptPipeline", "check_audio", "VAD_RATE"]
 

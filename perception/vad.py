@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.signal import firwin, upfirdn
 
-from bubblescope.serve.errors import AudioFormatError, ServeError
+from bubblescope.perception.errors import AudioFormatError, PerceptionError
 
 VAD_RATE = 16_000  # what silero-vad and Whisper listen at
 WINDOW = 512  # samples silero scores at a time at 16 kHz
@@ -54,7 +54,7 @@ def _silero() -> Any:
         try:
             import silero_vad
         except ImportError as e:
-            raise ServeError("silero-vad is not installed: install the perception extra "
+            raise PerceptionError("silero-vad is not installed: install the perception extra "
                              "(pip install 'bubblescope[perception]')") from e
         finally:
             torch.set_num_threads(threads)
@@ -208,7 +208,7 @@ class SpeechSegmenter:
         samples = downmix(pcm)
         with self._lock:
             if self._flushed:
-                raise ServeError("audio fed after flush(): call reset() for the next video")
+                raise PerceptionError("audio fed after flush(): call reset() for the next video")
             if self._origin_s is None:
                 self._origin_s = pts_us / 1e6
             self._append(self._decimator.feed(samples))

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bubblescope.perception.errors import SpeechModelError
 from bubblescope.perception.speech import VAD_RATE, SpeechRecognizer, check_audio
-from bubblescope.serve.errors import SpeechModelError
 
 log = logging.getLogger(__name__)
 

@@ -76,7 +76,10 @@ def _read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text("utf-8"))
     except OSError as exc:
         raise DatasetError(f"cannot read {what} ({exc.strerror})", source=str(path)) from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8",
+                           source=str(path)) from exc
+    except json.JSONDecodeError as exc:
         raise DatasetError(f"not valid JSON: {exc}", source=str(path)) from exc
 
 

@@ -35,4 +35,8 @@ def persona_to_yaml(persona: Persona) -> str:
 
 
 def save_persona(persona: Persona, path: str | Path) -> None:
-    Path(path).write_text(persona_to_yaml(persona), encoding="utf-8")
+    try:
+        Path(path).write_text(persona_to_yaml(persona), encoding="utf-8")
+    except OSError as exc:
+        raise PersonaFileError(f"cannot write the persona file ({exc.strerror}); pick a "
+                               "writable --out", source=str(path)) from exc

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from bubblescope.actors.errors import DeviceError
+from bubblescope.devices.errors import DeviceError
 
 ANCHOR_WINDOW_S = 1.0  # packets this recent anchor now()
 

@@ -32,9 +32,9 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from bubblescope.actors.errors import DeviceError
 from bubblescope.devices.scrcpy.decoder import AudioDecoder
 from bubblescope.devices.scrcpy.protocol import PacketHeader
+from bubblescope.recorder.errors import MediaError
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,6 @@ MP4_OPTIONS = {"movflags": "empty_moov+default_base_moof", "frag_duration": "100
                "flush_packets": "1"}
 AUDIO_TOLERANCE_S = 0.03  # audio PTS jitter tolerated before filling a gap or cutting overlap
 BUFFER_LIMIT = 20_000  # packets held before the writer is opened (a few seconds of stream)
-
-
-class MediaError(DeviceError):
-    """A recording's media could not be written."""
-
-    code = "media"
 
 
 class Mp4Writer:

@@ -46,17 +46,18 @@ from pathlib import Path
 
 import adbutils
 
-from bubblescope.actors.errors import DeviceError, DeviceOffline
 from bubblescope.contracts import VideoTruth
 from bubblescope.devices.adb_phone import TRUTH_PROGRAM, VIRTUAL_MANUFACTURER
 from bubblescope.devices.app_drivers import SIM_APP, app_driver
 from bubblescope.devices.device_clock import DeviceClock
+from bubblescope.devices.errors import DeviceOffline
 from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig
 from bubblescope.devices.scrcpy.protocol import PacketHeader
 from bubblescope.errors import ConfigError
 from bubblescope.personas.dataset import MEDIA_DIR, SAFE_NAME, write_session
 from bubblescope.personas.schema import Session, TraceRecord
 from bubblescope.recorder.device_uptime import OffsetEstimate, StreamClock
+from bubblescope.recorder.errors import RecorderError
 from bubblescope.recorder.gestures import Gesture, TouchPanel, find_touch_panel
 from bubblescope.recorder.media_writer import AUDIO_FILE, VIDEO_FILE, MediaWriter
 from bubblescope.recorder.streams import GestureStream, UiWatcher
@@ -64,12 +65,6 @@ from bubblescope.recorder.views import ActionReader, UiSnapshot, UiTimeline, Vie
 
 log = logging.getLogger(__name__)
 _ROTATION = re.compile(r'<hierarchy rotation="(\d)"')
-
-
-class RecorderError(DeviceError):
-    """The recording could not start, or one of its streams broke."""
-
-    code = "recorder"
 
 
 @dataclass(frozen=True)

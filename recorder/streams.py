@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import adbutils
 
-from bubblescope.devices.ui_tree import UiTreeError, parse_ui_dump
+from bubblescope.devices.errors import UiTreeError
+from bubblescope.devices.ui_tree import parse_ui_dump
 from bubblescope.recorder.gestures import Gesture, GestureRecogniser, GeteventParser, TouchPanel
 from bubblescope.recorder.views import UiSnapshot, UiTimeline
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 
+from bubblescope.agent.errors import AdapterError
 from bubblescope.agent.prompt import Prompt
 from bubblescope.agent.spec import GenerationSpec
-from bubblescope.serve.errors import AdapterError
 
 
 class Engine(ABC):

@@ -1,14 +1,14 @@
-"""Errors of the serving part (perception models behind the policy).
+"""Errors of the serving part (the Ray Serve apps: policy, engines, classifier).
 
     BubblescopeError
-    └── ServeError               (code "serve")
-        ├── SpeechModelError     a configured speech model path is wrong or incomplete; also a
-        │                        ConfigError, so the CLI reports it as a user error (exit 2)
-        ├── AudioFormatError     audio handed to the speech path has the wrong shape or type
-        ├── ModelLoadError       a base model path is wrong or not a Qwen2.5-VL checkpoint (ConfigError)
-        └── AdapterError         a persona's LoRA adapter is missing or corrupt (ConfigError)
+    └── ServeError                    (code "serve")
+        ├── VllmUnavailable           Ray Serve LLM (with vLLM) cannot be imported; the
+        │                             message says how to install it
+        └── VllmConfigError           a vLLM serving file is wrong (ConfigError)
 
-Each keeps bubblescope's picklable shape, so it survives Ray's actor boundary.
+Model and adapter loading errors are the agent part's (agent/errors.py), speech and classifier
+errors the perception part's. Each keeps bubblescope's picklable shape, so it survives Ray's
+actor boundary.
 """
 
 from __future__ import annotations
@@ -20,23 +20,13 @@ class ServeError(BubblescopeError):
     code = "serve"
 
 
-class SpeechModelError(ServeError, ConfigError):
-    """The message is one line naming the model folder and what it lacks."""
+class VllmUnavailable(ServeError):
+    """Ray Serve LLM (with vLLM) cannot be imported; the message says how to install it."""
 
-    code = "serve.speech-model"
-
-
-class AudioFormatError(ServeError, ValueError):
-    code = "serve.audio"
+    code = "serve.vllm"
 
 
-class ModelLoadError(ServeError, ConfigError):
-    """The message is one line naming the model folder and what is wrong with it."""
+class VllmConfigError(ServeError, ConfigError):
+    """A vLLM serving file is wrong; one line naming the file, the key and the fix."""
 
-    code = "serve.model"
-
-
-class AdapterError(ServeError, ConfigError):
-    """The message is one line naming the adapter (persona and path) and what is wrong."""
-
-    code = "serve.adapter"
+    code = "serve.vllm-config"

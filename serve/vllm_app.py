@@ -35,9 +35,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from bubblescope.agent.adapters import MANIFEST, PEFT_FILES, adapter_dir, check_adapter
+from bubblescope.agent.errors import AdapterError
 from bubblescope.config_files import read_mapping, validate
-from bubblescope.errors import ConfigError
-from bubblescope.serve.errors import AdapterError, ServeError
+from bubblescope.serve.errors import VllmConfigError, VllmUnavailable
 
 INSTALL_HINT = 'pip install "bubblescope[vllm]"'
 # The ranks vLLM's LoRAConfig accepts for max_lora_rank (vllm/config/lora.py, MaxLoRARanks).
@@ -48,18 +48,6 @@ CLOUD_SCHEMES = ("s3://", "gs://", "abfss://", "azure://")
 PIXELS_PER_TOKEN_EDGE = 28
 ADAPTER_SEPARATOR = "--"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class VllmUnavailable(ServeError):
-    """Ray Serve LLM (with vLLM) cannot be imported; the message says how to install it."""
-
-    code = "serve.vllm"
-
-
-class VllmConfigError(ServeError, ConfigError):
-    """A vLLM serving file is wrong; one line naming the file, the key and the fix."""
-
-    code = "serve.vllm-config"
 
 
 def image_tokens(frame_edge: int) -> int:

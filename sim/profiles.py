@@ -65,7 +65,7 @@ def _resolve(name: str, entry: dict[str, Any], known: dict[str, dict[str, Any]],
     entry = dict(entry)
     base = entry.pop("base", None)
     if base is not None:
-        if base not in known:
+        if not isinstance(base, str) or base not in known:
             raise ConfigError(
                 f"unknown base profile {base!r}; use one of {sorted(known)}",
                 source=source, key=f"platforms.{name}.base",

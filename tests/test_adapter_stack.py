@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bubblescope.agent.adapter_stack import stack_adapters
-from bubblescope.serve.errors import AdapterError
+from bubblescope.agent.errors import AdapterError
 from bubblescope.trainer.config import LANGUAGE_MODULES
 
 IDS = torch.tensor([[5, 9, 13, 21, 34, 55]])

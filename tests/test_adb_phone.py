@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bubblescope.actors.errors import DeviceOffline
 from bubblescope.actors.loader import make_transcriber
 from bubblescope.contracts import Action
 from bubblescope.devices.adb_phone import AdbDeviceConfig, AdbPhone
+from bubblescope.devices.errors import DeviceOffline
 from bubblescope.devices.scrcpy.client import ScrcpyConfig
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.android.server_jar import build_server_jar

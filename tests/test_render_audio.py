@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from bubblescope.sim.android.errors import SpeechUnavailable
 from bubblescope.sim.android.layout import FeedContent, Geometry, feed_tree
 from bubblescope.sim.android.phone import VirtualPhone
 from bubblescope.sim.android.render import Renderer, ScreenState
@@ -16,7 +17,6 @@ from bubblescope.sim.android.soundtrack import (
     SAMPLE_RATE,
     SPEECH_START_S,
     Speech,
-    SpeechUnavailable,
     parse_wav,
     resample,
 )

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bubblescope.devices.errors import ProtocolError
 from bubblescope.devices.scrcpy import control
 from bubblescope.devices.scrcpy.protocol import (
     CODEC_IDS,
     Dialect,
-    ProtocolError,
     codec_name,
     decode_device_name,
     decode_packet_header,
@@ -171,7 +171,8 @@ def test_server_command_is_what_the_stock_client_sends() -> None:
 
 
 def test_server_parses_its_arguments_and_refuses_another_version() -> None:
-    from bubblescope.devices.scrcpy.options import VersionMismatch, parse_server_args
+    from bubblescope.devices.errors import VersionMismatch
+    from bubblescope.devices.scrcpy.options import parse_server_args
 
     options, unknown = parse_server_args(
         ["3.3.4", "scid=0000002a", "audio=FALSE", "max_fps=30", "raw_stream=true", "flex=1"],

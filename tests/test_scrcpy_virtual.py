@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from adbutils import Network
 
-from bubblescope.actors.errors import ScrcpyServerJarError
+from bubblescope.devices.errors import ScrcpyServerJarError
 from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig, probe_server_version
 from bubblescope.devices.scrcpy.options import DEVICE_JAR, ServerOptions
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread

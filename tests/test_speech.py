@@ -19,6 +19,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from bubblescope.errors import ConfigError
+from bubblescope.perception.errors import AudioFormatError, PerceptionError, SpeechModelError
 from bubblescope.perception.speech import (
     NullRecognizer,
     SpeechRecognizer,
@@ -37,7 +38,6 @@ from bubblescope.perception.vad import (
     to_vad_rate,
 )
 from bubblescope.perception.whisper_asr import WhisperOptions, WhisperRecognizer
-from bubblescope.serve.errors import AudioFormatError, ServeError, SpeechModelError
 from bubblescope.sim.android.phone import VirtualPhone
 from bubblescope.sim.android.soundtrack import (
     SAMPLE_RATE,
@@ -156,7 +156,7 @@ def test_audio_in_the_wrong_format_is_refused() -> None:
         Decimator(44_100, VAD_RATE)
     with pytest.raises(AudioFormatError, match="float32"):
         NullRecognizer().transcribe(np.zeros((10, 2), np.float32))
-    assert isinstance(AudioFormatError("x"), ServeError)
+    assert isinstance(AudioFormatError("x"), PerceptionError)
 
 
 # voice activity --------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_running_speech_is_open_until_a_pause_ends_it(soundtrack: Soundtrack,
     assert finished and finished[-1].final and finished[-1].end_s < end + 0.3
     assert segmenter.segments_until(finished[-1].end_s - 0.01) == finished[:-1]
     segmenter.flush()
-    with pytest.raises(ServeError, match="reset"):
+    with pytest.raises(PerceptionError, match="reset"):
         segmenter.feed(pcm[:CHUNK], 0)
     segmenter.reset()
     assert segmenter.segments() == [] and segmenter.heard_s == 0

@@ -204,7 +204,7 @@ def test_unknown_submission_is_a_usage_error(ray_head, capsys):
 def test_unreachable_address_names_it(command, small_job, capsys):
     address = f"http://127.0.0.1:{_free_port()}"
     argv = [str(small_job) if part == "JOB" else part for part in command]
-    assert main([*argv, "--address", address]) == 2
+    assert main([*argv, "--address", address]) == 3  # not the user's file: the cluster
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and address in err and "--address" in err
 

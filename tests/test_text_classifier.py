@@ -15,11 +15,8 @@ import numpy as np
 import pytest
 
 from bubblescope.contracts import Action, Observation
-from bubblescope.perception.embeddings import (
-    EmbeddingModelError,
-    TextEncoder,
-    load_encoder,
-)
+from bubblescope.perception.embeddings import TextEncoder, load_encoder
+from bubblescope.perception.errors import EmbeddingModelError
 from bubblescope.perception.text_classifier import (
     TextCategoryClassifier,
     TextClassifierConfig,

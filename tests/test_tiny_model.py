@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from bubblescope.agent.action_grammar import parse_action
+from bubblescope.agent.errors import ModelLoadError
 from bubblescope.agent.vlm import load_model, load_processor
-from bubblescope.serve.errors import ModelLoadError
 from bubblescope.trainer.tiny_model import SPECIAL_TOKENS
 
 

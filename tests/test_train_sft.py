@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bubblescope.agent.adapters import MANIFEST, check_adapter, read_manifest
+from bubblescope.agent.errors import AdapterError, ModelLoadError
 from bubblescope.personas.loader import load_persona
-from bubblescope.serve.errors import AdapterError, ModelLoadError
 from bubblescope.trainer.config import TrainConfig, load_train_config
 from bubblescope.trainer.errors import TrainConfigError
 from bubblescope.trainer.runner import run_training

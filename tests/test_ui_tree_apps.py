@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bubblescope.devices.app_drivers import app_driver, app_drivers
-from bubblescope.devices.ui_tree import UiTreeError, parse_ui_dump
+from bubblescope.devices.errors import UiTreeError
+from bubblescope.devices.ui_tree import parse_ui_dump
 from bubblescope.errors import ConfigError
 from bubblescope.sim.android.layout import PACKAGE
 from bubblescope.sim.android.phone import VirtualPhone

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bubblescope.agent.errors import AdapterError
 from bubblescope.errors import ConfigError
-from bubblescope.serve.errors import AdapterError, ServeError
+from bubblescope.serve.errors import ServeError, VllmConfigError, VllmUnavailable
 from bubblescope.serve.vllm_app import (
     INSTALL_HINT,
-    VllmConfigError,
     VllmPolicySpec,
-    VllmUnavailable,
     adapter_model_name,
     build_vllm_app,
     check_against_ray,

@@ -1,7 +1,7 @@
 """Errors of the training part.
 
     BubblescopeError
-    └── TrainError                (code "train")
+    └── TrainError                (code "trainer")
         ├── TrainConfigError      a training config or its data source is wrong (ConfigError)
         └── TrainingFailed        the Ray Train run ended without a checkpoint
 
@@ -14,14 +14,14 @@ from bubblescope.errors import BubblescopeError, ConfigError
 
 
 class TrainError(BubblescopeError):
-    code = "train"
+    code = "trainer"
 
 
 class TrainConfigError(TrainError, ConfigError):
     """The message is one line naming the file, the key and what to do."""
 
-    code = "train.config"
+    code = "trainer.config"
 
 
 class TrainingFailed(TrainError):
-    code = "train.failed"
+    code = "trainer.failed"

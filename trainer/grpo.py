@@ -65,7 +65,7 @@ def check_grpo(config: TrainConfig, init_adapter: str | None) -> None:
 
 def _check_init_adapter(path: str, base_model: str) -> None:
     from bubblescope.agent.adapters import check_adapter, read_manifest
-    from bubblescope.serve.errors import AdapterError
+    from bubblescope.agent.errors import AdapterError
 
     try:
         check_adapter(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 import adbutils
 from adbutils import Network
 
-from bubblescope.actors.errors import ScrcpyError, ScrcpyServerJarError
+from bubblescope.devices.errors import ProtocolError, ScrcpyError, ScrcpyServerJarError
 from bubblescope.devices.scrcpy import control
 from bubblescope.devices.scrcpy.decoder import (
     AudioDecoder,
@@ -35,7 +35,6 @@ from bubblescope.devices.scrcpy.protocol import (
     FRAME_HEADER_BYTES,
     Dialect,
     PacketHeader,
-    ProtocolError,
     codec_name,
     decode_codec_id,
     decode_device_name,

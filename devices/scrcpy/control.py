@@ -11,7 +11,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from bubblescope.devices.scrcpy.protocol import Dialect, ProtocolError
+from bubblescope.devices.errors import ProtocolError
+from bubblescope.devices.scrcpy.protocol import Dialect
 
 MAX_TEXT_BYTES = 300  # the stock client truncates injected text to this
 POINTER_MOUSE = 0xFFFFFFFFFFFFFFFF

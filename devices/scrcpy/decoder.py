@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from bubblescope.devices.scrcpy.protocol import ProtocolError
+from bubblescope.devices.errors import ProtocolError
 
 
 @dataclass(frozen=True)

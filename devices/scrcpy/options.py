@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from bubblescope.devices.scrcpy.protocol import ProtocolError
+from bubblescope.devices.errors import ProtocolError, VersionMismatch
 
 DEVICE_JAR = "/data/local/tmp/scrcpy-server.jar"
 SERVER_CLASS = "com.genymobile.scrcpy.Server"
 _SHELL_SPECIAL = set(" ;'\"*$?&`#\\|<>[]{}()!~\r\n")
-
-
-class VersionMismatch(ProtocolError):
-    """Client and server versions differ; the real server exits 1 with this message."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from bubblescope.devices.errors import ProtocolError
+
 DEVICE_NAME_BYTES = 64
 FRAME_HEADER_BYTES = 12
 DISABLED = 0  # written instead of an audio codec id: stream disabled by the device
@@ -18,10 +20,6 @@ CONFIG_ERROR = 1  # written instead of a codec id: fatal configuration error
 CODEC_IDS = {"h264": 0x68323634, "h265": 0x68323635, "av1": 0x00617631, "opus": 0x6F707573,
              "aac": 0x00616163, "flac": 0x666C6163, "raw": 0x00726177}
 CODEC_NAMES = {value: name for name, value in CODEC_IDS.items()}
-
-
-class ProtocolError(ValueError):
-    """Bytes that do not follow the scrcpy protocol."""
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,14 @@ from pathlib import Path
 
 import adbutils
 
-from bubblescope.errors import BubblescopeError, ConfigError
+from bubblescope.errors import ConfigError
+from bubblescope.sim.android.errors import FarmError
 from bubblescope.sim.android.server_jar import build_server_jar
 
 DEFAULT_DIR = Path("~/.local/share/bubblescope").expanduser()
 SCRCPY_VERSION = "3.3.4"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-
-
-class FarmError(BubblescopeError):
-    code = "farm"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from bubblescope.sim.android.commands import CommandContext, ProgramRegistry
+from bubblescope.sim.android.errors import UsageError
 from bubblescope.sim.android.layout import ACTIVITY, LAUNCHER_PACKAGE, PACKAGE
 from bubblescope.sim.android.phone_inspect import PACKAGES, Inspect, package_path
 
@@ -40,10 +41,6 @@ KEYCODES = {
     "PAGE_UP": 92, "PAGE_DOWN": 93, "ESCAPE": 111, "FORWARD_DEL": 112, "VOLUME_MUTE": 164,
     "APP_SWITCH": 187, "SLEEP": 223, "WAKEUP": 224, "CUT": 277, "COPY": 278, "PASTE": 279,
 }
-
-
-class UsageError(ValueError):
-    """Bad arguments: the program prints the message and exits non-zero."""
 
 
 def keycode(name: str) -> int:

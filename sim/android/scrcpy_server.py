@@ -14,13 +14,9 @@ import asyncio
 import contextlib
 import logging
 
-from bubblescope.devices.scrcpy.options import (
-    SERVER_CLASS,
-    ServerOptions,
-    VersionMismatch,
-    parse_server_args,
-)
-from bubblescope.devices.scrcpy.protocol import Dialect, ProtocolError, encode_device_name
+from bubblescope.devices.errors import ProtocolError, VersionMismatch
+from bubblescope.devices.scrcpy.options import SERVER_CLASS, ServerOptions, parse_server_args
+from bubblescope.devices.scrcpy.protocol import Dialect, encode_device_name
 from bubblescope.sim.android.commands import CommandContext
 from bubblescope.sim.android.scrcpy_streams import StreamSession
 from bubblescope.sim.android.server_jar import server_jar_version

@@ -13,11 +13,11 @@ import logging
 import numpy as np
 from PIL import Image
 
+from bubblescope.devices.errors import ProtocolError
 from bubblescope.devices.scrcpy import control
 from bubblescope.devices.scrcpy.options import ServerOptions
 from bubblescope.devices.scrcpy.protocol import (
     Dialect,
-    ProtocolError,
     encode_codec_id,
     encode_packet_header,
     encode_video_header,

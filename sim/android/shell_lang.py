@@ -16,17 +16,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from bubblescope.sim.android.commands import CommandContext, OutputStream, Program
-from bubblescope.sim.android.errors import StreamClosedError
+from bubblescope.sim.android.errors import ShellSyntaxError, StreamClosedError
 from bubblescope.sim.android.filesystem import VirtualFileSystem
 from bubblescope.sim.android.shell_io import SH, ShellIO, redirected
-from bubblescope.sim.android.shell_parse import (
-    AndOr,
-    Command,
-    Pipeline,
-    ShellSyntaxError,
-    Word,
-    parse,
-)
+from bubblescope.sim.android.shell_parse import AndOr, Command, Pipeline, Word, parse
 
 logger = logging.getLogger(__name__)
 

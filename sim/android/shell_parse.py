@@ -12,14 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bubblescope.sim.android.errors import ShellSyntaxError
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL_VARS = "?$#!0123456789"
 _OPERATORS = ("&&", "||", ">>", ">&", ";", "&", "|", ">", "<", "(", ")", "\n")
 _REDIRECTS = (">", ">>", "<", ">&")
-
-
-class ShellSyntaxError(ValueError):
-    """A command line the shell cannot parse (mksh prints it and exits with 1)."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bubblescope.errors import BubblescopeError
+from bubblescope.sim.android.errors import SpeechUnavailable
 from bubblescope.sim.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,6 @@ SAMPLE_RATE = 48_000
 SPEECH_START_S = 0.5  # speech begins this far into the video
 MUSIC_LEVEL = 0.05  # soundtrack peak, full scale 1.0: quiet under the voice
 SPEECH_LEVEL = 0.5
-
-
-class SpeechUnavailable(BubblescopeError):
-    code = "sim.speech"
 
 
 def parse_wav(data: bytes) -> tuple[int, np.ndarray]:

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Awaitable, Callable
 
 from bubblescope.sim.android.adb_stream import AdbStream
+from bubblescope.sim.android.errors import SyncFailure
 from bubblescope.sim.android.filesystem import VirtualFileSystem
 
 logger = logging.getLogger(__name__)
@@ -23,10 +24,6 @@ SYNC_DATA_MAX = 64 * 1024
 MAX_PATH = 1024
 _U32 = struct.Struct("<I")
 _REQUEST = struct.Struct("<4sI")
-
-
-class SyncFailure(Exception):
-    """Answer FAIL with this message, then end the sync session."""
 
 
 def fail_record(message: str) -> bytes:
