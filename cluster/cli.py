@@ -74,11 +74,15 @@ def _platforms(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     import json
 
+    from pydantic import BaseModel
+
     from bubblescope.jobspec import JobSpec
     from bubblescope.personas.schema import Persona
     from bubblescope.sim.profiles import PlatformProfile
 
-    model = {"job": JobSpec, "persona": Persona, "platform": PlatformProfile}[args.kind]
+    models: dict[str, type[BaseModel]] = {"job": JobSpec, "persona": Persona,
+                                         "platform": PlatformProfile}
+    model = models[args.kind]
     print(json.dumps(model.model_json_schema(), indent=1))
     return 0
 

@@ -89,7 +89,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    return _evaluate(*_config_and_personas(args), args)
+    config, personas = _config_and_personas(args)
+    return _evaluate(config, personas, args)
 
 
 def _evaluate(config, personas, args: argparse.Namespace) -> int:

@@ -12,8 +12,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import ray
+from ray import ObjectRef
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from bubblescope.actors.coordinator import Coordinator
@@ -81,7 +83,7 @@ def _deploy_policy(job: ResolvedJob) -> None:
     deploy_policy(agent, list(job.personas.values()))
 
 
-def _coordinator(job: ResolvedJob, devices: int):
+def _coordinator(job: ResolvedJob, devices: int) -> CoordinatorHandle:
     name = f"coordinator-{job.job_id}"
     try:
         ray.get_actor(name, namespace=NAMESPACE)
@@ -112,14 +114,18 @@ def _exporter(job: ResolvedJob, options: AuditOptions, source) -> Exporter | Non
     return exporter
 
 
+# A Ray actor handle of a Coordinator; Ray's stubs cannot type calls of its remote methods.
+CoordinatorHandle = Any
+
+
 class _Driver:
     """Keeps a coordinator running the job, re-creating it if it dies."""
 
     def __init__(self, job: ResolvedJob, devices: int, options: AuditOptions) -> None:
         self.job, self.devices, self.options = job, devices, options
         self.latest: dict | None = None
-        self.coordinator = None
-        self.ref = None
+        self.coordinator: CoordinatorHandle | None = None
+        self.ref: ObjectRef | None = None
 
     def start(self) -> None:
         self.coordinator = _coordinator(self.job, self.devices)
@@ -127,6 +133,8 @@ class _Driver:
 
     def poll(self) -> bool:
         """Refresh stats; True once the job has ended."""
+        if self.coordinator is None or self.ref is None:
+            raise RuntimeError("the driver polls a coordinator it has not started")
         ready, _ = ray.wait([self.ref], timeout=POLL_S)
         if ready:
             self.latest = ray.get(self.ref)
@@ -139,7 +147,7 @@ class _Driver:
         return False
 
     def stop(self) -> None:
-        if self.coordinator is None:
+        if self.coordinator is None or self.ref is None:
             return
         try:
             self.coordinator.stop.remote()

@@ -19,7 +19,11 @@ def _check_window(window: int) -> None:
         raise ValueError(f"window must be >= 1, got {window}")
 
 
-def _window_counters(categories: Sequence[str], window: int) -> Iterator[Counter[str]]:
+# A feed's categories, as recorded (a list) or as the bootstrap resamples them (an array).
+Categories = Sequence[str] | np.ndarray
+
+
+def _window_counters(categories: Categories, window: int) -> Iterator[Counter[str]]:
     """Yield the category counter of each full window, sliding one step at a time.
 
     The same counter object is updated in place and yielded each time, so callers must read
@@ -39,7 +43,7 @@ def _window_counters(categories: Sequence[str], window: int) -> Iterator[Counter
         yield counts
 
 
-def distinct_in_windows(categories: Sequence[str], window: int = 50) -> np.ndarray:
+def distinct_in_windows(categories: Categories, window: int = 50) -> np.ndarray:
     """Number of distinct categories in each full window.
 
     Element i covers ``categories[i : i + window]``; the result has length
@@ -58,13 +62,13 @@ def _entropy_of_counts(counts: np.ndarray) -> float:
     return float(max(0.0, -(p * np.log2(p)).sum()))
 
 
-def entropy_bits(categories: Sequence[str]) -> float:
+def entropy_bits(categories: Categories) -> float:
     """Shannon entropy (base 2) of the empirical category distribution; 0.0 when empty."""
     counts = np.fromiter(Counter(categories).values(), dtype=np.float64)
     return _entropy_of_counts(counts)
 
 
-def entropy_in_windows(categories: Sequence[str], window: int = 50) -> np.ndarray:
+def entropy_in_windows(categories: Categories, window: int = 50) -> np.ndarray:
     """Entropy in bits of each full window, indexed like :func:`distinct_in_windows`."""
     values = [
         _entropy_of_counts(np.fromiter(counts.values(), dtype=np.float64))

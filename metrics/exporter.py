@@ -141,8 +141,14 @@ def _job_families(job: str, stats: Stats) -> Iterator[Metric]:
                  [([job, state], float(n)) for state, n in _count_run_states(runs).items()])
 
 
+Sample = tuple[list[str], float]  # label values, value
+
+
 def _run_families(job: str, runs: Mapping[str, Mapping]) -> Iterator[Metric]:
-    progress, diversity, entropy, bep = [], [], [], []
+    progress: list[Sample] = []
+    diversity: list[Sample] = []
+    entropy: list[Sample] = []
+    bep: list[Sample] = []
     for run_id, run in sorted(runs.items()):
         labels = [job, str(run_id), str(run["persona"]), str(run["platform"]),
                   str(run["experiment"]), str(run["replicate"])]
@@ -223,7 +229,7 @@ def _family(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str
 
 
 def _gauge(name: str, doc: str, labels: list[str],
-           samples: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
+           samples: Iterable[Sample]) -> GaugeMetricFamily:
     return _family(GaugeMetricFamily, name, doc, labels, samples)
 
 
@@ -254,7 +260,7 @@ def _ratio(done: float, total: float) -> float:
     return float(done) / float(total) if total else 0.0
 
 
-def _append_known(samples: list[tuple[list[str], float]], labels: list[str],
+def _append_known(samples: list[Sample], labels: list[str],
                   value: float | None) -> None:
     if value is not None:
         samples.append((labels, float(value)))

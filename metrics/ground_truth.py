@@ -31,7 +31,7 @@ def _diversity_checks(agg: dict[str, dict], platforms: dict[str, dict]) -> list[
     for name, profile in platforms.items():
         entry = agg.get(name, {})
         change, ci = entry.get("diversity_change"), entry.get("diversity_change_ci")
-        if change is None:
+        if change is None or ci is None:
             continue
         if _adaptive(profile):
             checks.append(_check(f"diversity falls on {name}", change < 0 and ci[1] < 0,

@@ -29,15 +29,15 @@ class Histogram:
     total: float = 0.0
     n: int = 0
 
-    def observe_many(self, values: Sequence[float]) -> None:
-        values = np.asarray(values, dtype=float)
-        if values.size == 0:
+    def observe_many(self, values: Sequence[float] | np.ndarray) -> None:
+        array = np.asarray(values, dtype=float)
+        if array.size == 0:
             return
-        index = np.searchsorted(self.buckets, values, side="left")
+        index = np.searchsorted(self.buckets, array, side="left")
         for i, c in zip(*np.unique(index, return_counts=True), strict=True):
             self.counts[int(i)] += int(c)
-        self.total += float(values.sum())
-        self.n += int(values.size)
+        self.total += float(array.sum())
+        self.n += int(array.size)
 
     def as_dict(self) -> dict:
         return {"buckets": list(self.buckets), "counts": list(self.counts),

@@ -64,7 +64,8 @@ def _top10(phases: dict[str, list[str]]) -> dict[str, list[dict]]:
     return tables
 
 
-def _diversity(categories: list[str], config: SummaryConfig, seed: int) -> dict:
+def _diversity(categories: list[str], config: SummaryConfig,
+               seed: int) -> tuple[dict, Interval | None]:
     window = config.window
     if len(categories) < window:
         return {"diversity_start": None, "diversity_end": None, "diversity_change": None,
@@ -114,23 +115,24 @@ def _aggregate(results: list[RunResult], keys: tuple[str, ...], config: SummaryC
     ordered = sorted(results, key=lambda r: tuple(str(r.record[k]) for k in keys))
     out = []
     for group_key, group in groupby(ordered, key=lambda r: tuple(str(r.record[k]) for k in keys)):
-        group = list(group)
+        members = list(group)
         entry: dict = dict(zip(keys, group_key, strict=True))
-        depth = [r.bep for r in group if r.bep is not None]
-        breadth = [r for r in group if r.record["experiment"] == "breadth" and r.diversity]
-        entry["runs"] = len(group)
+        depth = [r.bep for r in members if r.bep is not None]
+        breadth = [r for r in members if r.record["experiment"] == "breadth" and r.diversity]
+        entry["runs"] = len(members)
         entry["bep_runs"] = len(depth)
         if depth:
             mean = mean_interval(depth, config.confidence)
             entry.update(bep=_num(mean.estimate), bep_ci=_ci(mean))
         if breadth:
-            mean = mean_interval([r.diversity for r in breadth], config.confidence)
+            changes = [r.diversity for r in breadth if r.diversity is not None]
+            mean = mean_interval(changes, config.confidence)
             entry.update(
                 diversity_runs=len(breadth), diversity_change=_num(mean.estimate),
                 diversity_change_ci=_ci(mean),
                 diversity_start=_num(np.mean([r.record["diversity_start"] for r in breadth])),
                 diversity_end=_num(np.mean([r.record["diversity_end"] for r in breadth])))
-        entry["top10"] = _pooled_top10(group)
+        entry["top10"] = _pooled_top10(members)
         out.append(entry)
     return out
 
