@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +30,23 @@ def quiet_cleaner() -> None:
 
 TRAINING_RUNTIME_ENV = {"worker_process_setup_hook": f"{__name__}.quiet_cleaner"}
 
+# PEFT reads the model's `is_gradient_checkpointing` when it wraps it, an alias transformers 5
+# deprecated in favour of `is_activation_checkpointing`; nothing we pass avoids it, so each
+# training worker printed that warning once per run. Workers hide that one warning.
+UPSTREAM_WARNINGS = (r"`is_gradient_checkpointing` is deprecated",)
+
+
+@dataclass(frozen=True)
+class WithoutUpstreamWarnings:
+    """A training loop that first hides the upstream warnings above (picklable, for Ray)."""
+
+    loop: Callable[[dict], None]
+
+    def __call__(self, loop_config: dict) -> None:
+        for message in UPSTREAM_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+        self.loop(loop_config)
+
 
 def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: TrainConfig):
     """The Ray Train result of `loop` run as `name`, with a checkpoint, or TrainingFailed."""
@@ -36,7 +55,7 @@ def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: Trai
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     trainer = TorchTrainer(
-        loop, train_loop_config=loop_config,
+        WithoutUpstreamWarnings(loop), train_loop_config=loop_config,
         scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu,
                                      resources_per_worker={"CPU": config.cpus_per_worker}),
         run_config=RunConfig(name=f"{name}-{stamp}",
