@@ -42,15 +42,24 @@ class GenerationSpec(_Spec):
                                   "engine); the rest of the answer is sampled freely")
 
 
-class AgentPromptSpec(_Spec):
-    history: int = Field(default=5, ge=0, description="K: earlier videos in the prompt")
-    frames: int = Field(default=1, ge=0, description="current frames in the prompt")
-    frame_edge: int = Field(default=448, ge=28, description="longest frame edge, pixels")
-    persona: bool = Field(default=True, description="false: the -Persona ablation")
+class PromptSpec(_Spec):
+    """What a decision prompt holds; one schema for serving and training, so an adapter is
+    served with the prompt it was trained on (its manifest records it)."""
+
+    history: int = Field(default=5, ge=0, description="K: earlier videos (newest last) shown "
+                         "with what was done on them")
+    frames: int = Field(default=1, ge=0, description="screen frames of the current video, "
+                        "the newest ones")
+    frame_edge: int = Field(default=448, ge=28, description="frames are scaled so their "
+                            "longer edge is at most this, in pixels")
+    persona: bool = Field(default=True, description="false: the -Persona ablation (no profile "
+                          "in the prompt)")
     instructions: bool = Field(default=True, description="false: leave out the task text and "
                                "the function list (a model trained from scratch needs neither)")
-    screen_chars: int = Field(default=400, ge=0, description="on-screen text kept")
-    transcript_chars: int = Field(default=600, ge=0, description="transcript kept")
+    screen_chars: int = Field(default=400, ge=0, description="on-screen text kept, from the "
+                              "start")
+    transcript_chars: int = Field(default=600, ge=0, description="transcript kept, from the "
+                                  "start")
 
 
 class AgentPolicySpec(_Spec):
@@ -61,7 +70,7 @@ class AgentPolicySpec(_Spec):
         "file); a persona without one is played by the base model (LLM-Sim)")
     deployment: DeploymentSpec = DeploymentSpec()
     generation: GenerationSpec = GenerationSpec()
-    prompt: AgentPromptSpec = AgentPromptSpec()
+    prompt: PromptSpec = PromptSpec()
     decide_timeout_s: float = Field(default=120, gt=0, description="longest wait for one "
                                     "decision, retries after a replica failure included")
     classify: bool = Field(default=False, description="classify each video's category with "

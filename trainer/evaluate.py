@@ -139,9 +139,8 @@ def without_profile(samples: list[Sample], config: TrainConfig) -> list[Sample]:
 
     from bubblescope.agent.prompt import decision_prompt
     from bubblescope.trainer.dataset import without_persona
-    from bubblescope.trainer.sft import prompt_config
 
-    blind = without_persona(prompt_config(config))
+    blind = without_persona(config.prompt)
     return [replace(s, prompt=decision_prompt(None, s.observation, s.history, blind))
             for s in samples]
 
