@@ -1,10 +1,14 @@
-"""How an audit's agent policy is served: base model, adapters, deployment, generation.
+"""The job's policy specs, one per kind, and how an audit's agent is served: base model,
+adapters, deployment, generation, prompt.
 
-Declared once here (pydantic, `extra="forbid"`) and embedded in the job spec under
-`policy.agent`; the Serve app, the client policy and job validation all read this one schema.
+Declared once here (pydantic, `extra="forbid"`) and embedded in the job spec under `policy`
+(the agent's settings under `policy.agent`); the Serve app, the client policy, the trainer
+and job validation all read these schemas. `actors/loader.py` maps them to policy classes.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,3 +84,29 @@ class AgentPolicySpec(_Spec):
     def adapter_key(self, persona: str) -> str:
         """The multiplexed model id Serve routes on: one per adapter, '' for the base model."""
         return persona if persona in self.adapters else ""
+
+
+class PersonaStatsPolicySpec(_Spec):
+    """The persona's own statistics: watch times drawn from its duration sample (baseline)."""
+
+    kind: Literal["persona-stats"] = Field(
+        default="persona-stats", description="which policy decides how each video is watched: "
+        "persona-stats, random or agent")
+
+
+class RandomPolicySpec(_Spec):
+    """Watch times and engagement drawn at random, persona-blind (baseline)."""
+
+    kind: Literal["random"] = Field(description="random: a persona-blind baseline")
+
+
+class ServedAgentPolicySpec(_Spec):
+    """The Qwen2.5-VL agent, one adapter per persona, served by Ray Serve."""
+
+    kind: Literal["agent"] = Field(description="agent: the persona agents on Ray Serve")
+    agent: AgentPolicySpec = Field(description="base model, adapters, deployment, generation "
+                                   "and prompt of the served agent")
+
+
+POLICY_KINDS = {"persona-stats": PersonaStatsPolicySpec, "random": RandomPolicySpec,
+                "agent": ServedAgentPolicySpec}

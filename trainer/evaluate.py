@@ -84,9 +84,10 @@ def baseline_actions(kind: str, persona: Persona, samples: list[Sample], seed: i
                      votes: int = 1) -> list[Action]:
     """The baselines see the video's category (as an audit's classifier would give it); with
     `votes` above 1 they decide as often as the models and take the same consensus."""
-    from bubblescope.agent.policy import build_policy
+    from bubblescope.actors.loader import make_policy
+    from bubblescope.agent.spec import POLICY_KINDS
 
-    policy = build_policy(kind, persona, seed)
+    policy = make_policy(POLICY_KINDS[kind](kind=kind), persona, seed)
     actions = []
     for sample in samples:
         seen = sample.observation.model_copy(update={"category": sample.category})
