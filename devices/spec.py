@@ -80,6 +80,9 @@ class AdbDevicesSpec(FarmSpec):
         "(sim-truth reads the simulator, so only backend sim may use it)")
     adb: AdbSpec = Field(default=AdbSpec(), description="where the phones are and how to "
                          "drive them")
+    count: int | None = Field(
+        default=None, ge=1, le=4096, description="not read with backend adb (one device actor "
+        "per phone): the sim count a job file keeps so that it switches backend by one key")
 
     @property
     def online_timeout_s(self) -> float:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bubblescope.devices.spec import FarmSpec, _Spec
+from bubblescope.devices.spec import AdbSpec, FarmSpec, _Spec
 
 
 class SimDevicesSpec(FarmSpec):
@@ -22,6 +22,9 @@ class SimDevicesSpec(FarmSpec):
         default=None, gt=0, le=1_000_000, description="device seconds per wall-clock second "
         "(1 = real time, for load tests and demos); none: as fast as the CPU allows. Pacing "
         "never changes results")
+    adb: AdbSpec | None = Field(
+        default=None, description="not read with backend sim: the adb settings a job file "
+        "keeps so that it switches backend by one key")
 
     @property
     def online_timeout_s(self) -> float:

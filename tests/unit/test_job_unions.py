@@ -2,7 +2,8 @@
 
 The YAML keeps its shape (`devices: {backend: adb, adb: {...}}`, `policy: {kind: agent,
 agent: {...}}`), the tag defaults when left out, and a key only another variant reads is
-refused in one line that names it."""
+refused in one line that names it; the devices section keeps both `count` and `adb` whatever
+the backend, as job files that switch backend by one key have always done."""
 
 from __future__ import annotations
 
@@ -69,9 +70,8 @@ def test_the_agent_kind_keeps_its_agent_section() -> None:
 
 
 @pytest.mark.parametrize(("sections", "named"), [
-    ({"devices": {"adb": {"port": 1}}}, "devices.adb is only read with backend adb"),
-    ({"devices": {"backend": "adb", "count": 3}}, "devices.count is only read with backend sim"),
-    ({"devices": {"backend": "adb", "sim_pace": 1}}, "devices.sim_pace is only read with"),
+    ({"devices": {"backend": "adb", "sim_pace": 1}},
+     "devices.sim_pace is only read with backend sim"),
     ({"policy": {"kind": "random", "agent": {"base_model": "m"}}},
      "policy.agent is only read with kind agent"),
     ({"policy": {"kind": "agent"}}, "needs policy.agent"),
@@ -93,6 +93,15 @@ def test_a_key_of_another_variant_is_refused_by_name(sections: dict, named: str)
 ])
 def test_errors_name_the_key_as_written_without_the_union_tag(sections: dict, key: str) -> None:
     assert key in _refused(**sections)
+
+
+def test_a_file_switches_backend_by_one_key() -> None:
+    devices = {"count": 4, "adb": {"port": 5038, "speech": {"enabled": False}}}
+    sim = _spec(devices={"backend": "sim", **devices}).devices
+    adb = _spec(devices={"backend": "adb", **devices}).devices
+    assert isinstance(sim, SimDevicesSpec) and sim.count == 4
+    assert isinstance(adb, AdbDevicesSpec) and adb.adb.port == 5038
+    assert "devices.adb.prot" in _refused(devices={"adb": {"prot": 1}})  # still validated
 
 
 def test_the_job_schema_describes_both_unions() -> None:
