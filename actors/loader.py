@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import adbutils
 
@@ -30,6 +31,9 @@ from bubblescope.personas.schema import Persona
 from bubblescope.sim.catalogue import CatalogueConfig
 from bubblescope.sim.device import InProcessDevice, SimWorld
 from bubblescope.sim.spec import SimDevicesSpec
+
+if TYPE_CHECKING:
+    from bubblescope.perception.speech import TranscriptPipeline
 
 TINY_WHISPER = Path("~/.cache/bubblescope/tiny-whisper").expanduser()
 TINY_WHISPER_TOKENS = 8  # the untrained tiny model never stops early: keep its output short
@@ -136,7 +140,7 @@ def tiny_whisper(folder: Path = TINY_WHISPER) -> Path:
     return folder
 
 
-def make_transcriber(speech: SpeechSpec):
+def make_transcriber(speech: SpeechSpec) -> TranscriptPipeline | None:
     """Speech segments (silero-vad) -> recognition (Whisper at a local path) -> transcript."""
     if not speech.enabled:
         return None

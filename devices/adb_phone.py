@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import adbutils
 
@@ -28,6 +29,9 @@ from bubblescope.devices.scrcpy.client import ScrcpyClient
 from bubblescope.devices.scrcpy.control import KeyAction, Keycode, MotionAction, Text
 from bubblescope.devices.spec import AdbSpec
 from bubblescope.devices.ui_tree import Node, UiTreeError, parse_ui_dump
+
+if TYPE_CHECKING:
+    from bubblescope.perception.speech import TranscriptPipeline
 
 log = logging.getLogger(__name__)
 VIRTUAL_MANUFACTURER = "bubblescope"  # ro.product.manufacturer of the simulated phones
@@ -55,13 +59,14 @@ class _View:
 
 
 class AdbPhone(Device):
-    def __init__(self, serial: str, spec: AdbSpec, transcriber=None) -> None:
+    def __init__(self, serial: str, spec: AdbSpec,
+                 transcriber: TranscriptPipeline | None = None) -> None:
         self.serial, self.spec = serial, spec
         # sound is only needed for transcripts
         self.scrcpy = spec.scrcpy if spec.speech.enabled else \
             spec.scrcpy.model_copy(update={"audio": False})
         self.app: AppDriver = app_driver(spec.app)
-        self.transcriber = transcriber  # perception.speech.TranscriptPipeline, or None
+        self.transcriber = transcriber
         self._client = adbutils.AdbClient(host=spec.host, port=spec.port, socket_timeout=30)
         self._device: adbutils.AdbDevice | None = None
         self._scrcpy: ScrcpyClient | None = None
