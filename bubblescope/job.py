@@ -61,6 +61,8 @@ class ResolvedJob:
         spec = self.spec.model_dump(mode="json", exclude={"storage_path", "description",
                                                           "metrics", "devices", "job_id"})
         spec.pop("personas")
+        # as before the policy union, so results written then still resume
+        spec["policy"].setdefault("agent", None)
         spec["platforms"] = {n: p.model_dump(mode="json") for n, p in self.profiles.items()}
         spec["personas"] = {i: p.model_dump(mode="json") for i, p in self.personas.items()}
         canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
