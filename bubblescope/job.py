@@ -49,6 +49,8 @@ class ResolvedJob:
                               key="personas")
         spec = dict(data["spec"])
         spec["devices"] = _devices_as_written(spec.get("devices", {}))
+        # ... and the policy's `agent: null` of every kind
+        spec["policy"] = {k: v for k, v in spec.get("policy", {}).items() if v is not None}
         return cls(
             spec=JobSpec.model_validate(spec), job_id=data["job_id"],
             source=data.get("source", ""), storage_path=storage_path,

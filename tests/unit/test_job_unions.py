@@ -116,3 +116,17 @@ def test_old_job_yaml_devices_are_read_in_todays_shape() -> None:
     old = {"backend": "sim", "count": 2, "cpus_per_device": 0.5, "max_restarts": 5,
            "classifier": None, "adb": {"port": 5037}, "sim_pace": None}
     assert _spec(devices=_devices_as_written(old)).devices.count == 2
+
+
+def test_results_written_before_the_unions_still_load(tmp_path) -> None:
+    """A job.yaml dumped before the unions held every variant's keys, null where unused."""
+    from bubblescope.job import ResolvedJob
+
+    old = {**BASE, "experiments": {"breadth": {"steps": 5}},
+           "policy": {"kind": "persona-stats", "agent": None},
+           "devices": {"backend": "sim", "count": 2, "cpus_per_device": 0.5, "max_restarts": 5,
+                       "classifier": None, "adb": {"port": 5037}, "sim_pace": None}}
+    data = {"job_id": "old", "spec": old, "platforms": {}, "personas": []}
+    job = ResolvedJob.from_resolved(data, {}, str(tmp_path))
+    assert isinstance(job.spec.devices, SimDevicesSpec) and job.spec.devices.count == 2
+    assert isinstance(job.spec.policy, PersonaStatsPolicySpec) and job.agent is None
