@@ -19,11 +19,13 @@ from dataclasses import dataclass
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-from bubblescope.actors.backends import device_config_of, device_serials
 from bubblescope.actors.device_actor import DeviceActor
+from bubblescope.actors.loader import device_serials, devices_of, world_of
 from bubblescope.actors.plan import RunSpec, plan_runs
 from bubblescope.devices.errors import DeviceOffline
+from bubblescope.job import ResolvedJob
 from bubblescope.metrics.live import LiveMetrics
+from bubblescope.sim.spec import SimDevicesSpec
 from bubblescope.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,13 @@ class DeviceSlot:
 
 
 class Coordinator:
-    def __init__(self, job, chunk_timeout_s: float = 600.0) -> None:
+    def __init__(self, job: ResolvedJob, chunk_timeout_s: float = 600.0) -> None:
         self.job = job
         self.spec = job.spec
         self.store = JobStore(job.storage_path, job.job_id)
-        self.device_config = device_config_of(job)
+        self.devices = devices_of(job)
+        # one world for every simulated device; phones on adb live in their own
+        self.world = world_of(job) if isinstance(self.devices, SimDevicesSpec) else None
         self.runs = plan_runs(job)
         self.chunk_timeout_s = chunk_timeout_s
         self.live = LiveMetrics(job.job_id, self.spec.metrics.category_level, self.spec.window)
@@ -92,9 +96,6 @@ class Coordinator:
         )
         return snapshot
 
-    def device_pids(self) -> dict[str, int | None]:
-        return {slot.serial: slot.pid for slot in self.slots}
-
     # -- scheduling --------------------------------------------------------------------
     def _load_progress(self) -> list[RunSpec]:
         """Register every run with the live metrics, replaying what the store already holds."""
@@ -122,7 +123,7 @@ class Coordinator:
     def _spawn(self, slot: DeviceSlot):
         actor_class = ray.remote(DeviceActor).options(
             num_cpus=self.spec.devices.cpus_per_device, max_restarts=0, max_concurrency=1)
-        return actor_class.remote(slot.serial, self.device_config)
+        return actor_class.remote(slot.serial, self.devices, self.world)
 
     async def _call(self, ref, timeout: float):
         return await asyncio.wait_for(ref, timeout)
@@ -149,7 +150,7 @@ class Coordinator:
     async def _reconnect(self, slot: DeviceSlot) -> bool:
         """The device dropped off: mark it offline, wait until it is back, resume there."""
         slot.state = "offline"
-        timeout = self.spec.devices.adb.online_timeout_s
+        timeout = self.devices.online_timeout_s
         log.warning("device %s went offline; waiting up to %.0f s", slot.serial, timeout)
         try:
             await self._call(slot.handle.wait_online.remote(timeout), timeout + 30)

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 
 from bubblescope.contracts import Experiment, Phase
+from bubblescope.job import ResolvedJob
+from bubblescope.jobspec import BreadthSpec, DepthSpec
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,17 @@ def run_seed(job_seed: int, *parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
-def _phases(experiment: Experiment, depth, breadth) -> tuple[PhasePlan, ...]:
-    if experiment == "depth":
+def _phases(experiment: Experiment, depth: DepthSpec | None,
+            breadth: BreadthSpec | None) -> tuple[PhasePlan, ...]:
+    if experiment == "depth" and depth is not None:
         return (PhasePlan("cultivation", depth.cultivation_steps, False),
                 PhasePlan("counterfactual", depth.counterfactual_steps, True))
-    return (PhasePlan("breadth", breadth.steps, False),)
+    if experiment == "breadth" and breadth is not None:
+        return (PhasePlan("breadth", breadth.steps, False),)
+    raise ValueError(f"experiment {experiment} is not in the job")
 
 
-def plan_runs(job) -> list[RunSpec]:
+def plan_runs(job: ResolvedJob) -> list[RunSpec]:
     """All runs of a ResolvedJob, replicate-major so early results cover every cell."""
     spec = job.spec
     experiments: list[Experiment] = [name for name in ("depth", "breadth")

@@ -2,7 +2,8 @@
 
 Layout: `<adapters_dir>/<persona>/<name>/` holds PEFT's `adapter_config.json` and
 `adapter_model.safetensors`, plus `bubblescope-adapter.json` (which base model, how it was
-trained, its metrics). Registration copies into a temporary folder and renames it into place,
+trained, the prompt spec it was trained with under "prompt", its metrics). A job that serves
+an adapter with another prompt is refused at load (`check_prompt`). Registration copies into a temporary folder and renames it into place,
 so a reader never sees half an adapter.
 """
 
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bubblescope.agent.errors import AdapterError
+from bubblescope.agent.spec import PromptSpec
 
 MANIFEST = "bubblescope-adapter.json"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -43,14 +45,16 @@ def check_adapter(path: str | Path, persona: str = "") -> Path:
 
 
 def register_adapter(source: str | Path, adapters_dir: str | Path, persona: str, name: str,
-                     manifest: dict) -> Path:
-    """Copy the trained adapter in `source` into the registry; returns its folder."""
+                     manifest: dict, prompt: PromptSpec) -> Path:
+    """Copy the trained adapter in `source` into the registry, with its manifest and the
+    `prompt` it was trained with; returns its folder."""
     check_adapter(source, persona)
     target = adapter_dir(adapters_dir, persona, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{name}.{uuid.uuid4().hex[:8]}"
     shutil.copytree(source, staging)
     record = {**manifest, "persona": persona, "name": name,
+              "prompt": prompt.model_dump(mode="json"),
               "registered_at": datetime.now(timezone.utc).isoformat()}
     (staging / MANIFEST).write_text(json.dumps(record, indent=2, default=str), "utf-8")
     if target.exists():
@@ -64,3 +68,30 @@ def read_manifest(path: str | Path) -> dict:
         return json.loads((Path(path) / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def trained_prompt(path: str | Path) -> dict | None:
+    """The prompt spec the adapter at `path` was trained with, as its manifest records it
+    ("prompt"; adapters registered before that key record it in their training "config")."""
+    manifest = read_manifest(path)
+    prompt = manifest.get("prompt", manifest.get("config", {}).get("prompt"))
+    return prompt if isinstance(prompt, dict) else None
+
+
+def check_prompt(path: str | Path, persona: str, prompt: PromptSpec) -> None:
+    """Refuse to serve the adapter at `path` with a `prompt` other than its training one.
+
+    An adapter with no record (made outside `bubblescope train`, or copied without its
+    manifest) is accepted: nothing says what it expects, as before records were kept."""
+    recorded = trained_prompt(path)
+    if recorded is None:
+        return
+    trained = {**PromptSpec().model_dump(mode="json"), **recorded}
+    served = prompt.model_dump(mode="json")
+    differ = [f"{key} {trained.get(key)!r} (served {served.get(key)!r})"
+              for key in sorted(trained.keys() | served.keys())
+              if trained.get(key) != served.get(key)]
+    if differ:
+        raise AdapterError(f"persona {persona!r}: adapter {Path(path).expanduser()} was trained "
+                           f"with another prompt: {', '.join(differ)}; set policy.agent.prompt "
+                           "to the training prompt or retrain the adapter")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from bubblescope.agent.prompt import Prompt, PromptConfig, current_text, frame_image
+from bubblescope.agent.prompt import Prompt, current_text, frame_image
+from bubblescope.agent.spec import PromptSpec
 from bubblescope.contracts import Observation
 from bubblescope.taxonomy import load_taxonomy
 
@@ -31,7 +32,7 @@ def taxonomy_listing() -> str:
     return "\n".join(lines)
 
 
-def category_prompt(observation: Observation, config: PromptConfig) -> Prompt:
+def category_prompt(observation: Observation, config: PromptSpec) -> Prompt:
     images = [frame_image(f, config.frame_edge) for f in observation.frames[-config.frames:]] \
         if config.frames else []
     task = ("Which category does the video on screen belong to? Answer with exactly one label "

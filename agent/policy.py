@@ -1,7 +1,8 @@
 """The policy interface: how an agent playing a persona acts on what the device shows.
 
 Baselines live in `baselines.py`; the Qwen2.5-VL agent on Ray Serve slots in behind the same
-interface. `build_policy` is the one place that picks the class.
+interface. `actors/loader.py` (`make_policy`) is the one place that picks the class, by the
+type of the job's policy spec (`agent/spec.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bubblescope.contracts import Action, Observation
-from bubblescope.personas.schema import Persona
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,3 @@ class Policy(ABC):
 
     def restore(self, snapshot: dict) -> None:  # noqa: B027 - stateless policies keep nothing
         """Resume from `snapshot`."""
-
-
-def build_policy(kind: str, persona: Persona, seed: int, agent=None) -> Policy:
-    """The policy of `kind`; kind agent also needs `agent`, the job's AgentPolicySpec."""
-    from bubblescope.agent.baselines import PersonaStatsPolicy, RandomPolicy
-
-    if kind == "agent":
-        from bubblescope.agent.serve_client import AgentPolicy
-
-        if agent is None:
-            raise ValueError("policy kind agent needs its agent settings")
-        return AgentPolicy(agent, persona)
-    if kind == "persona-stats":
-        return PersonaStatsPolicy(persona, seed)
-    if kind == "random":
-        return RandomPolicy(seed)
-    raise ValueError(f"unknown policy kind {kind!r}")

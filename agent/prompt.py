@@ -19,9 +19,11 @@ import numpy as np
 from PIL import Image
 
 from bubblescope.agent.action_grammar import ACTION_FUNCTIONS_DOC, format_action
+from bubblescope.agent.spec import PromptSpec
 from bubblescope.contracts import Action, Frame, Observation
 from bubblescope.personas.schema import Persona
 
+DEFAULT_PROMPT = PromptSpec()
 SYSTEM = "You are a person scrolling a short-video feed on your phone."
 
 TASK = (
@@ -30,17 +32,6 @@ TASK = (
     "calling these functions, one call per line:\n```python\n" + ACTION_FUNCTIONS_DOC + "\n```\n"
     "Always call watch() once; call the others only if you would do that."
 )
-
-
-@dataclass(frozen=True)
-class PromptConfig:
-    history: int = 5  # K: earlier videos (newest last) shown with what was done on them
-    frames: int = 1  # screen frames of the current video, the newest ones
-    frame_edge: int = 448  # frames are scaled so their longer edge is at most this, in pixels
-    screen_chars: int = 400  # on-screen text kept, from the start
-    transcript_chars: int = 600  # transcript kept, from the start
-    persona: bool = True  # False for the -Persona ablation: no profile in the prompt
-    instructions: bool = True  # False: no task text (models trained from scratch)
 
 
 @dataclass(frozen=True)
@@ -102,7 +93,7 @@ def frame_image(frame: Frame, edge: int) -> Image.Image:
     return image
 
 
-def current_text(observation: Observation, config: PromptConfig) -> str:
+def current_text(observation: Observation, config: PromptSpec) -> str:
     parts = ["The video on screen now."]
     if observation.video_duration_s:
         parts.append(f"Length: {observation.video_duration_s:.0f} s.")
@@ -115,7 +106,7 @@ def current_text(observation: Observation, config: PromptConfig) -> str:
 
 def decision_prompt(persona: Persona | None, observation: Observation,
                     history: Sequence[tuple[Observation, Action]],
-                    config: PromptConfig = PromptConfig()) -> Prompt:
+                    config: PromptSpec = DEFAULT_PROMPT) -> Prompt:
     """The messages and images for one decision; `persona` is ignored when config.persona is
     False (and may then be None)."""
     images = [frame_image(frame, config.frame_edge)

@@ -1,10 +1,14 @@
-"""How an audit's agent policy is served: base model, adapters, deployment, generation.
+"""The job's policy specs, one per kind, and how an audit's agent is served: base model,
+adapters, deployment, generation, prompt.
 
-Declared once here (pydantic, `extra="forbid"`) and embedded in the job spec under
-`policy.agent`; the Serve app, the client policy and job validation all read this one schema.
+Declared once here (pydantic, `extra="forbid"`) and embedded in the job spec under `policy`
+(the agent's settings under `policy.agent`); the Serve app, the client policy, the trainer
+and job validation all read these schemas. `actors/loader.py` maps them to policy classes.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,15 +46,24 @@ class GenerationSpec(_Spec):
                                   "engine); the rest of the answer is sampled freely")
 
 
-class AgentPromptSpec(_Spec):
-    history: int = Field(default=5, ge=0, description="K: earlier videos in the prompt")
-    frames: int = Field(default=1, ge=0, description="current frames in the prompt")
-    frame_edge: int = Field(default=448, ge=28, description="longest frame edge, pixels")
-    persona: bool = Field(default=True, description="false: the -Persona ablation")
+class PromptSpec(_Spec):
+    """What a decision prompt holds; one schema for serving and training, so an adapter is
+    served with the prompt it was trained on (its manifest records it)."""
+
+    history: int = Field(default=5, ge=0, description="K: earlier videos (newest last) shown "
+                         "with what was done on them")
+    frames: int = Field(default=1, ge=0, description="screen frames of the current video, "
+                        "the newest ones")
+    frame_edge: int = Field(default=448, ge=28, description="frames are scaled so their "
+                            "longer edge is at most this, in pixels")
+    persona: bool = Field(default=True, description="false: the -Persona ablation (no profile "
+                          "in the prompt)")
     instructions: bool = Field(default=True, description="false: leave out the task text and "
                                "the function list (a model trained from scratch needs neither)")
-    screen_chars: int = Field(default=400, ge=0, description="on-screen text kept")
-    transcript_chars: int = Field(default=600, ge=0, description="transcript kept")
+    screen_chars: int = Field(default=400, ge=0, description="on-screen text kept, from the "
+                              "start")
+    transcript_chars: int = Field(default=600, ge=0, description="transcript kept, from the "
+                                  "start")
 
 
 class AgentPolicySpec(_Spec):
@@ -61,7 +74,7 @@ class AgentPolicySpec(_Spec):
         "file); a persona without one is played by the base model (LLM-Sim)")
     deployment: DeploymentSpec = DeploymentSpec()
     generation: GenerationSpec = GenerationSpec()
-    prompt: AgentPromptSpec = AgentPromptSpec()
+    prompt: PromptSpec = PromptSpec()
     decide_timeout_s: float = Field(default=120, gt=0, description="longest wait for one "
                                     "decision, retries after a replica failure included")
     classify: bool = Field(default=False, description="classify each video's category with "
@@ -71,3 +84,29 @@ class AgentPolicySpec(_Spec):
     def adapter_key(self, persona: str) -> str:
         """The multiplexed model id Serve routes on: one per adapter, '' for the base model."""
         return persona if persona in self.adapters else ""
+
+
+class PersonaStatsPolicySpec(_Spec):
+    """The persona's own statistics: watch times drawn from its duration sample (baseline)."""
+
+    kind: Literal["persona-stats"] = Field(
+        default="persona-stats", description="which policy decides how each video is watched: "
+        "persona-stats, random or agent")
+
+
+class RandomPolicySpec(_Spec):
+    """Watch times and engagement drawn at random, persona-blind (baseline)."""
+
+    kind: Literal["random"] = Field(description="random: a persona-blind baseline")
+
+
+class ServedAgentPolicySpec(_Spec):
+    """The Qwen2.5-VL agent, one adapter per persona, served by Ray Serve."""
+
+    kind: Literal["agent"] = Field(description="agent: the persona agents on Ray Serve")
+    agent: AgentPolicySpec = Field(description="base model, adapters, deployment, generation "
+                                   "and prompt of the served agent")
+
+
+POLICY_KINDS = {"persona-stats": PersonaStatsPolicySpec, "random": RandomPolicySpec,
+                "agent": ServedAgentPolicySpec}

@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from steps_report import machine_line, write_section  # noqa: E402
 
 from bubblescope.contracts import Action  # noqa: E402
-from bubblescope.devices.adb_phone import AdbDeviceConfig, AdbPhone  # noqa: E402
-from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig  # noqa: E402
+from bubblescope.devices.adb_phone import AdbPhone  # noqa: E402
+from bubblescope.devices.scrcpy.client import ScrcpyClient  # noqa: E402
 from bubblescope.devices.scrcpy.decoder import VideoDecoder  # noqa: E402
+from bubblescope.devices.spec import AdbSpec, ScrcpySpec  # noqa: E402
 from bubblescope.sim.android.media import VideoEncoder  # noqa: E402
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread  # noqa: E402
 from bubblescope.sim.android.server_jar import build_server_jar  # noqa: E402
@@ -71,8 +72,8 @@ def frame_latency(folder: Path, jar: Path, seconds: float = 8.0) -> list[float]:
         with private_adb_server(folder) as adb:
             device = adb.client().device(adb.connect(thread.port))
             device.shell("am start -n org.bubblescope.shortvideo/.FeedActivity")
-            client = ScrcpyClient(device, ScrcpyConfig(jar=jar, max_size=1280, max_fps=15,
-                                                       sample_fps=15, audio=False))
+            client = ScrcpyClient(device, ScrcpySpec(server_jar=str(jar), max_size=1280,
+                                                     max_fps=15, sample_fps=15, audio=False))
             client.start()
             latencies, seen = [], 0
             deadline = time.monotonic() + seconds
@@ -92,9 +93,9 @@ def step_costs(folder: Path, jar: Path, steps: int) -> dict:
     thread, phone = run_in_thread(PhoneSpec("bench-steps", time_warp=1.0))
     try:
         with private_adb_server(folder) as adb:
-            config = AdbDeviceConfig(scrcpy=ScrcpyConfig(jar=jar, max_size=640, max_fps=5,
-                                                         audio=False),
-                                     adb_port=adb.port, glance_s=1.0, speech=False)
+            config = AdbSpec.model_validate({
+                "scrcpy": {"server_jar": str(jar), "max_size": 640, "max_fps": 5, "audio": False},
+                "port": adb.port, "glance_s": 1.0, "speech": {"enabled": False}})
             device = AdbPhone(adb.connect(thread.port), config)
             device.open_feed("douyin-like", "bench", 1)
             watch = [3.0 + (i % 3) for i in range(steps)]

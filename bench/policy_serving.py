@@ -27,9 +27,9 @@ import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
 from bubblescope.agent.policy import HistoryItem  # noqa: E402
-from bubblescope.agent.prompt import PromptConfig, decision_prompt  # noqa: E402
+from bubblescope.agent.prompt import decision_prompt  # noqa: E402
 from bubblescope.agent.serve_client import AgentPolicy  # noqa: E402
-from bubblescope.agent.spec import AgentPolicySpec, GenerationSpec  # noqa: E402
+from bubblescope.agent.spec import AgentPolicySpec, GenerationSpec, PromptSpec  # noqa: E402
 from bubblescope.contracts import Action  # noqa: E402
 from bubblescope.personas.loader import load_persona  # noqa: E402
 from bubblescope.serve.engine import EchoEngine, TransformersEngine  # noqa: E402
@@ -72,7 +72,7 @@ def build_model(folder: Path, adapters: int) -> tuple[Path, dict[str, str]]:
 def in_process(base: Path, obs, batch: int, seconds: float) -> dict:
     persona = load_persona(ROOT / "examples" / "personas" / "concentrated.yaml")
     engine = TransformersEngine(str(base))
-    prompts = [decision_prompt(persona, o, [], PromptConfig(**PROMPT)) for o in obs]
+    prompts = [decision_prompt(persona, o, [], PromptSpec(**PROMPT)) for o in obs]
     done, latencies, began = 0, [], time.perf_counter()
     while time.perf_counter() - began < seconds:
         chunk = [prompts[(done + i) % len(prompts)] for i in range(batch)]

@@ -46,9 +46,9 @@ import pyarrow as pa
 import ray
 from steps_report import SECTION, Row, Setting, load_average, machine_line, section, write_section
 
-from bubblescope.actors.backends import world_of
 from bubblescope.actors.coordinator import Coordinator
 from bubblescope.actors.device_actor import DeviceActor
+from bubblescope.actors.loader import world_of
 from bubblescope.actors.plan import plan_runs
 from bubblescope.cluster.job import ResolvedJob, load_job
 from bubblescope.metrics.live import STAGES
@@ -131,7 +131,7 @@ def measure_in_process(job: ResolvedJob, label: str) -> Row:
     stage_s = dict.fromkeys(STAGES, 0.0)
     store_s, steps = 0.0, 0
     began = time.perf_counter()
-    actor = DeviceActor("sim-0", world_of(job))
+    actor = DeviceActor("sim-0", job.spec.devices, world_of(job))
     actor.start(run, job.personas[run.persona], job.spec.policy, None)
     while steps < run.total_steps:
         chunk = actor.advance(job.spec.checkpoint_every, job.spec.checkpoint_seconds)

@@ -7,7 +7,8 @@ is reported the same way: the file, the dotted key, the reason, and what is allo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -32,26 +33,50 @@ def read_mapping(path: Path, error: type[ConfigError], what: str) -> dict[str, A
     return data
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The keys the model accepts at `loc` (a path of field names)."""
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        candidates = [a for a in getattr(annotation, "__args__", (annotation,))
-                      if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not candidates:
-            return []
-        model = candidates[0]
-    return sorted(model.model_fields)
+def _models(field: Any) -> list[type[BaseModel]]:
+    """The models a field holds: one, or the variants of a union."""
+    annotation = getattr(field, "annotation", None)
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def _variant(field: Any, tag: str) -> type[BaseModel] | None:
+    """The variant of a discriminated union `field` that `tag` names, if `tag` is one."""
+    name = getattr(field, "discriminator", None)
+    for model in _models(field) if isinstance(name, str) else []:
+        if tag in get_args(model.model_fields[name].annotation):
+            return model
+    return None
+
+
+def _walk(model: type[BaseModel], loc: tuple) -> tuple[tuple, type[BaseModel] | None]:
+    """`loc` without the union tags pydantic puts in it, and the model at its end."""
+    clean: list = []
+    current: type[BaseModel] | None = model
+    parts = list(loc)
+    while parts and current is not None:
+        part = parts.pop(0)
+        clean.append(part)
+        field = current.model_fields.get(str(part))
+        candidates = _models(field)
+        chosen = _variant(field, str(parts[0])) if parts else None
+        if chosen is not None:
+            parts.pop(0)  # the tag: not a key the user wrote
+            current = chosen
+        else:
+            current = candidates[0] if candidates else None
+    return (*clean, *parts), current
 
 
 def explain(exc: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
     """(dotted key, reason) for the first error pydantic found."""
     error = exc.errors()[0]
-    loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
+    raw = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
+    loc, _ = _walk(model, raw)
     key = ".".join(str(part) for part in loc) or "(top level)"
     if error["type"] == "extra_forbidden":
-        allowed = _allowed_keys(model, loc[:-1])
+        _, parent = _walk(model, raw[:-1])
+        allowed = sorted(parent.model_fields) if parent is not None else []
         return key, "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
     if error["type"] == "missing":
         return key, "required key is missing"

@@ -5,13 +5,44 @@ Unknown keys and bad values are rejected with one line naming the file, the key 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bubblescope.agent.spec import AgentPolicySpec
+from bubblescope.agent.spec import (
+    POLICY_KINDS,
+    PersonaStatsPolicySpec,
+    RandomPolicySpec,
+    ServedAgentPolicySpec,
+)
+from bubblescope.devices.spec import AdbDevicesSpec
+from bubblescope.sim.spec import SimDevicesSpec, WorldSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+# Each part owns its specs; the job composes them into unions by their tag.
+DevicesSpec = Annotated[SimDevicesSpec | AdbDevicesSpec, Field(discriminator="backend")]
+PolicySpec = Annotated[PersonaStatsPolicySpec | RandomPolicySpec | ServedAgentPolicySpec,
+                       Field(discriminator="kind")]
+BACKENDS = {"sim": SimDevicesSpec, "adb": AdbDevicesSpec}
+
+
+def _tagged(data: Any, section: str, tag: str, default: str, variants: dict) -> Any:
+    """`data` with its tag filled in (`default` when left out); a key only another variant
+    reads is refused naming it, so `devices.adb` with backend sim says what to change."""
+    if not isinstance(data, dict):
+        return data
+    data = {tag: default, **data}
+    own = variants.get(data[tag])
+    if own is None:
+        return data  # the union names the allowed tags
+    for key in data:
+        owners = [name for name, model in variants.items()
+                  if key not in own.model_fields and key in model.model_fields]
+        if owners:
+            raise ValueError(f"{section}.{key} is only read with {tag} {owners[0]}, not "
+                             f"{data[tag]!r}; remove it or set {section}.{tag}: {owners[0]}")
+    return data
 
 
 class _Spec(BaseModel):
@@ -43,95 +74,6 @@ class ExperimentsSpec(_Spec):
         return self
 
 
-class PolicySpec(_Spec):
-    kind: Literal["persona-stats", "random", "agent"] = Field(
-        default="persona-stats", description="which policy decides how each video is watched"
-    )
-    agent: AgentPolicySpec | None = Field(
-        default=None, description="kind agent: the Qwen2.5-VL policy served by Ray Serve")
-
-    @model_validator(mode="after")
-    def _agent_section(self) -> PolicySpec:
-        if self.kind == "agent" and self.agent is None:
-            raise ValueError("kind agent needs policy.agent (base_model and adapters)")
-        if self.kind != "agent" and self.agent is not None:
-            raise ValueError(f"policy.agent is only read with kind agent, not {self.kind!r}")
-        return self
-
-
-class ScrcpySpec(_Spec):
-    server_jar: str | None = Field(
-        default=None, description="the scrcpy-server file (relative to the job file); default: "
-        "the first of /usr/share/scrcpy/scrcpy-server, /usr/local/share/scrcpy/scrcpy-server, "
-        "~/.local/share/bubblescope/scrcpy-server (where `farm up` puts the virtual one)")
-    max_size: int = Field(default=640, ge=0, le=4096, description="longer video side, pixels")
-    max_fps: float = Field(default=5.0, ge=0.5, le=120, description="video frames per second")
-    sample_fps: float = Field(default=2.0, gt=0, le=60,
-                              description="frames per second decoded into images")
-    audio: bool = Field(default=True, description="stream the device's audio")
-    audio_codec: Literal["opus", "raw"] = "opus"
-
-
-class SpeechSpec(_Spec):
-    enabled: bool = Field(default=True, description="voice activity + speech recognition")
-    whisper_path: str | None = Field(
-        default=None, description="local Whisper checkpoint folder (relative to the job file); "
-        "default: a tiny model built locally on first use (tests and demos only)")
-
-
-class AdbSpec(_Spec):
-    """Phones on adb (backend adb): real ones, or the virtual farm's."""
-
-    serials: list[str] | None = Field(
-        default=None, description="devices to use; default: every device adb lists as online")
-    host: str = Field(default="127.0.0.1", description="adb server host")
-    port: int = Field(default=5037, ge=1, le=65535, description="adb server port")
-    app: str = Field(default="bubblescope-sim",
-                     description="app driver: bubblescope-sim, douyin, kuaishou or bilibili")
-    glance_s: float = Field(default=1.5, ge=0, le=60,
-                            description="device seconds of a video seen before deciding")
-    online_timeout_s: float = Field(default=300, gt=0, le=86_400,
-                                    description="how long to wait for a device that dropped off")
-    scrcpy: ScrcpySpec = ScrcpySpec()
-    speech: SpeechSpec = SpeechSpec()
-
-
-class DevicesSpec(_Spec):
-    backend: Literal["sim", "adb"] = Field(
-        default="sim", description="sim: in-process simulated phones; adb: phones on adb")
-    count: int = Field(default=4, ge=1, le=4096,
-                       description="device actors run in parallel (backend sim)")
-    cpus_per_device: float = Field(default=0.5, ge=0, le=64, description="Ray CPUs per actor")
-    max_restarts: int = Field(default=5, ge=0, le=1000,
-                              description="restarts of a failed device actor per run")
-    classifier: Literal["sim-truth", "text-embedding"] | None = Field(
-        default=None, description="category classifier; default sim-truth for backend sim, "
-        "text-embedding for adb (sim-truth reads the simulator, so only backend sim may use it)")
-    adb: AdbSpec = AdbSpec()
-    sim_pace: float | None = Field(
-        default=None, gt=0, le=1_000_000, description="backend sim: device seconds per wall-"
-        "clock second (1 = real time, for load tests and demos); none: as fast as the CPU "
-        "allows. Pacing never changes results")
-
-    @model_validator(mode="after")
-    def _classifier_fits_backend(self) -> DevicesSpec:
-        if self.backend == "adb" and self.classifier == "sim-truth":
-            raise ValueError("backend adb classifies what the device shows: use text-embedding")
-        return self
-
-    @property
-    def classifier_kind(self) -> str:
-        return self.classifier or ("sim-truth" if self.backend == "sim" else "text-embedding")
-
-
-class WorldSpec(_Spec):
-    """The simulated world (backend sim)."""
-
-    catalogue_videos: int = Field(default=20_000, ge=12_000, le=2_000_000,
-                                  description="videos in the simulated catalogue")
-    creators: int = Field(default=2_500, ge=200, le=1_000_000, description="simulated creators")
-
-
 class MetricsSpec(_Spec):
     port: int | None = Field(default=9464, ge=0, le=65535,
                              description="Prometheus exporter port; null disables, 0 picks one")
@@ -158,13 +100,28 @@ class JobSpec(_Spec):
     experiments: ExperimentsSpec
     window: int = Field(default=50, ge=2, le=10_000, description="sliding window, videos")
     replicates: int = Field(default=3, ge=1, le=1000, description="repeats of every run")
-    policy: PolicySpec = PolicySpec()
-    devices: DevicesSpec = DevicesSpec()
-    world: WorldSpec = WorldSpec()
-    metrics: MetricsSpec = MetricsSpec()
+    policy: PolicySpec = Field(default=PersonaStatsPolicySpec(), description="who decides how "
+                               "each video is watched, by kind (default persona-stats)")
+    devices: DevicesSpec = Field(default=SimDevicesSpec(), description="the phones the audit "
+                                 "runs on, by backend (default sim)")
+    world: WorldSpec = Field(default=WorldSpec(), description="the simulated world (backend sim)")
+    metrics: MetricsSpec = Field(default=MetricsSpec(), description="live metrics and "
+                                 "confidence intervals")
     checkpoint_every: int = Field(default=1000, ge=1, le=100_000,
                                   description="most steps per committed chunk")
     checkpoint_seconds: float = Field(
         default=0.5, gt=0, le=3600,
         description="most wall-clock seconds per committed chunk (slow real devices commit "
                     "every step or so, fast simulated ones in bulk)")
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "agent" and "agent" not in data:
+            raise ValueError("kind agent needs policy.agent (base_model and adapters)")
+        return _tagged(data, "policy", "kind", "persona-stats", POLICY_KINDS)
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_backend(cls, data: Any) -> Any:
+        return _tagged(data, "devices", "backend", "sim", BACKENDS)

@@ -129,11 +129,11 @@ def _trained_agents(args: argparse.Namespace, grpo: bool, ablations: bool):
 def _agents_quickstart(args: argparse.Namespace) -> int:
     from bubblescope.trainer.quickstart import fill_agent_job
 
-    _, _, agents = _trained_agents(args, grpo=not args.no_grpo, ablations=False)
+    config, _, agents = _trained_agents(args, grpo=not args.no_grpo, ablations=False)
     print(f"agents: base {agents['base_model']}; adapters " + ", ".join(
         f"{pid} -> {path}" for pid, path in agents["adapters"].items()))
     if args.job:
-        fill_agent_job(args.job, args.job_out, agents)
+        fill_agent_job(args.job, args.job_out, agents, config.prompt)
         print(f"wrote {args.job_out}")
     return 0
 
@@ -204,7 +204,7 @@ def _serve_up(args: argparse.Namespace) -> int:
     from bubblescope.serve.policy_app import deploy_policy
 
     job = load_job(args.job)
-    agent = job.spec.policy.agent
+    agent = job.agent
     if agent is None:
         raise TrainConfigError(f"{args.job}: policy.kind is {job.spec.policy.kind!r}; serve up "
                                "serves agent policies")

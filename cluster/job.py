@@ -5,66 +5,20 @@ Nothing starts until this succeeds; every failure is one line naming file, key a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bubblescope.agent.spec import PromptSpec, ServedAgentPolicySpec
 from bubblescope.cluster.errors import JobFileError
 from bubblescope.config_files import read_mapping, validate
+from bubblescope.devices.spec import AdbDevicesSpec
+from bubblescope.job import ResolvedJob
 from bubblescope.jobspec import JOB_ID_PATTERN, JobSpec
 from bubblescope.personas.loader import load_persona
 from bubblescope.personas.schema import Persona
 from bubblescope.sim.profiles import PlatformProfile, inline_profile, named_profiles
 
-
-@dataclass(frozen=True)
-class ResolvedJob:
-    spec: JobSpec
-    job_id: str
-    source: str  # the job file
-    storage_path: str  # absolute folder or URI
-    personas: dict[str, Persona]
-    profiles: dict[str, PlatformProfile]  # the job's platforms, in job order
-
-    def resolved(self) -> dict[str, Any]:
-        """The job as it runs, for job.yaml: spec, resolved platforms, persona ids."""
-        return {
-            "job_id": self.job_id,
-            "fingerprint": self.fingerprint(),
-            "source": self.source,
-            "storage_path": self.storage_path,
-            "spec": self.spec.model_dump(mode="json"),
-            "platforms": {n: p.model_dump(mode="json") for n, p in self.profiles.items()},
-            "personas": list(self.personas),
-        }
-
-    @classmethod
-    def from_resolved(cls, data: dict[str, Any], personas: dict[str, Persona],
-                      storage_path: str, source: str = "job.yaml") -> ResolvedJob:
-        """Rebuild a job from its job.yaml (`source`) and persona files (see `resolved`)."""
-        missing = [p for p in data["personas"] if p not in personas]
-        if missing:
-            raise JobFileError(f"persona files missing for {missing}", source=source,
-                               key="personas")
-        return cls(
-            spec=JobSpec.model_validate(data["spec"]), job_id=data["job_id"],
-            source=data.get("source", ""), storage_path=storage_path,
-            personas={p: personas[p] for p in data["personas"]},
-            profiles={n: PlatformProfile(**d) for n, d in data["platforms"].items()},
-        )
-
-    def fingerprint(self) -> str:
-        """Hash of everything that decides the results; a resumed job must match it."""
-        spec = self.spec.model_dump(mode="json", exclude={"storage_path", "description",
-                                                          "metrics", "devices", "job_id"})
-        spec.pop("personas")
-        spec["platforms"] = {n: p.model_dump(mode="json") for n, p in self.profiles.items()}
-        spec["personas"] = {i: p.model_dump(mode="json") for i, p in self.personas.items()}
-        canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+__all__ = ["ResolvedJob", "load_job"]
 
 
 def _personas(spec: JobSpec, base: Path, source: str) -> dict[str, Persona]:
@@ -107,9 +61,10 @@ SCRCPY_SERVER_LOCATIONS = ("/usr/share/scrcpy/scrcpy-server",
 
 def _resolve_device_files(spec: JobSpec, base: Path, source: str) -> JobSpec:
     """backend adb: the scrcpy server file and the Whisper folder, as absolute paths."""
-    if spec.devices.backend != "adb":
+    devices = spec.devices
+    if not isinstance(devices, AdbDevicesSpec):
         return spec
-    adb = spec.devices.adb
+    adb = devices.adb
     key = "devices.adb.scrcpy.server_jar"
     if adb.scrcpy.server_jar is not None:
         jar = (base / Path(adb.scrcpy.server_jar).expanduser()).resolve()
@@ -134,15 +89,28 @@ def _resolve_device_files(spec: JobSpec, base: Path, source: str) -> JobSpec:
     scrcpy = adb.scrcpy.model_copy(update={"server_jar": str(jar)})
     speech = adb.speech.model_copy(update={"whisper_path": whisper})
     adb = adb.model_copy(update={"scrcpy": scrcpy, "speech": speech})
-    return spec.model_copy(update={"devices": spec.devices.model_copy(update={"adb": adb})})
+    return spec.model_copy(update={"devices": devices.model_copy(update={"adb": adb})})
+
+
+def _check_prompts(adapters: dict[str, str], prompt: PromptSpec, source: str) -> None:
+    """Every adapter is served with the prompt it was trained on (its manifest says which)."""
+    from bubblescope.agent.adapters import check_prompt
+    from bubblescope.agent.errors import AgentError
+
+    try:
+        for pid, path in adapters.items():
+            check_prompt(path, pid, prompt)
+    except AgentError as error:
+        raise JobFileError(str(error), source=source, key="policy.agent.prompt") from error
 
 
 def _resolve_agent(spec: JobSpec, base: Path, source: str,
                    personas: dict[str, Persona]) -> JobSpec:
     """kind agent: base model and adapters as absolute paths, checked before anything runs."""
-    agent = spec.policy.agent
-    if agent is None:
+    policy = spec.policy
+    if not isinstance(policy, ServedAgentPolicySpec):
         return spec
+    agent = policy.agent
     from bubblescope.agent.adapters import check_adapter
     from bubblescope.agent.errors import AgentError
     from bubblescope.agent.vlm import check_model_dir
@@ -161,9 +129,10 @@ def _resolve_agent(spec: JobSpec, base: Path, source: str,
     if strangers:
         raise JobFileError(f"adapters for personas not in this job: {strangers}",
                            source=source, key="policy.agent.adapters")
+    _check_prompts(adapters, agent.prompt, source)
     agent = agent.model_copy(update={"base_model": absolute(agent.base_model),
                                      "adapters": adapters})
-    return spec.model_copy(update={"policy": spec.policy.model_copy(update={"agent": agent})})
+    return spec.model_copy(update={"policy": policy.model_copy(update={"agent": agent})})
 
 
 def _storage_path(value: str, base: Path) -> str:

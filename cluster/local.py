@@ -20,11 +20,12 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from bubblescope.actors.coordinator import Coordinator
 from bubblescope.cluster.errors import JobConflictError, JobFileError
-from bubblescope.cluster.job import ResolvedJob
 from bubblescope.cluster.outputs import prepare_store, write_outputs
 from bubblescope.cluster.progress import Progress
 from bubblescope.cluster.ray_connect import init_ray
+from bubblescope.job import ResolvedJob
 from bubblescope.metrics.exporter import Exporter, start_exporter  # noqa
+from bubblescope.sim.spec import SimDevicesSpec
 from bubblescope.store import JobStore
 
 NAMESPACE = "bubblescope"
@@ -54,8 +55,11 @@ def _start_ray(address: str | None) -> bool:
     return address is None
 
 
-def _device_cap(job: ResolvedJob, started_here: bool) -> int:
+def _device_cap(job: ResolvedJob, started_here: bool) -> int | None:
+    """backend sim: how many device actors fit this machine; adb: None (one per phone)."""
     devices = job.spec.devices
+    if not isinstance(devices, SimDevicesSpec):
+        return None
     if not started_here or devices.cpus_per_device == 0:
         return devices.count
     cpus = ray.cluster_resources().get("CPU", 1.0) - _policy_cpus(job)
@@ -67,13 +71,13 @@ def _device_cap(job: ResolvedJob, started_here: bool) -> int:
 
 
 def _policy_cpus(job: ResolvedJob) -> float:
-    agent = job.spec.policy.agent
+    agent = job.agent
     return agent.deployment.replicas * agent.deployment.cpus_per_replica if agent else 0.0
 
 
 def _deploy_policy(job: ResolvedJob) -> None:
     """kind agent: start (or update) the policy app on Serve before any device asks it."""
-    agent = job.spec.policy.agent
+    agent = job.agent
     if agent is None:
         return
     from bubblescope.serve.policy_app import deploy_policy
@@ -83,7 +87,7 @@ def _deploy_policy(job: ResolvedJob) -> None:
     deploy_policy(agent, list(job.personas.values()))
 
 
-def _coordinator(job: ResolvedJob, devices: int) -> CoordinatorHandle:
+def _coordinator(job: ResolvedJob, devices: int | None) -> CoordinatorHandle:
     name = f"coordinator-{job.job_id}"
     try:
         ray.get_actor(name, namespace=NAMESPACE)
@@ -92,12 +96,15 @@ def _coordinator(job: ResolvedJob, devices: int) -> CoordinatorHandle:
     else:
         raise JobConflictError(f"job {job.job_id!r} is already running on this Ray cluster; "
                                "stop it first or pick another --job-id")
-    capped = job if devices == job.spec.devices.count else _with_devices(job, devices)
+    capped = job if devices is None else _with_devices(job, devices)
     return ray.remote(Coordinator).options(name=name, namespace=NAMESPACE, num_cpus=0,
                                            max_concurrency=64).remote(capped)
 
 
 def _with_devices(job: ResolvedJob, count: int) -> ResolvedJob:
+    """The job with `count` simulated device actors."""
+    if not isinstance(job.spec.devices, SimDevicesSpec) or job.spec.devices.count == count:
+        return job
     devices = job.spec.devices.model_copy(update={"count": count})
     return dataclasses.replace(job, spec=job.spec.model_copy(update={"devices": devices}))
 
@@ -121,7 +128,7 @@ CoordinatorHandle = Any
 class _Driver:
     """Keeps a coordinator running the job, re-creating it if it dies."""
 
-    def __init__(self, job: ResolvedJob, devices: int, options: AuditOptions) -> None:
+    def __init__(self, job: ResolvedJob, devices: int | None, options: AuditOptions) -> None:
         self.job, self.devices, self.options = job, devices, options
         self.latest: dict | None = None
         self.coordinator: CoordinatorHandle | None = None

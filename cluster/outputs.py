@@ -10,13 +10,14 @@ from pydantic import ValidationError
 
 from bubblescope.actors.plan import plan_runs
 from bubblescope.cluster.errors import JobConflictError, JobFileError
-from bubblescope.cluster.job import ResolvedJob
 from bubblescope.config_files import explain, read_mapping
+from bubblescope.job import ResolvedJob
 from bubblescope.jobspec import JobSpec
 from bubblescope.metrics.summary import SummaryConfig, summarize
 from bubblescope.personas.loader import load_persona, persona_to_yaml
 from bubblescope.report.page import render_report
 from bubblescope.sim.profiles import PlatformProfile
+from bubblescope.sim.spec import SimDevicesSpec
 from bubblescope.store import JobStore
 
 
@@ -73,7 +74,7 @@ def write_outputs(job: ResolvedJob, store: JobStore) -> dict:
     planned = {run.run_id: run.total_steps for run in plan_runs(job)}
     steps = store.read_steps()
     devices = job.spec.devices
-    simulated = devices.backend == "sim" or devices.adb.app == "bubblescope-sim"
+    simulated = isinstance(devices, SimDevicesSpec) or devices.adb.app == "bubblescope-sim"
     # ground truth is known wherever the platforms are simulated, in process or on phones
     platforms = {n: p.model_dump(mode="json") for n, p in job.profiles.items()} \
         if simulated else None

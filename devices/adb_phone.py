@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import adbutils
 
@@ -24,31 +25,18 @@ from bubblescope.devices.app_drivers import AppDriver, app_driver
 from bubblescope.devices.device import Device
 from bubblescope.devices.device_clock import DeviceClock
 from bubblescope.devices.errors import DeviceError, DeviceOffline, ScrcpyError, UiTreeError
-from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig
+from bubblescope.devices.scrcpy.client import ScrcpyClient
 from bubblescope.devices.scrcpy.control import KeyAction, Keycode, MotionAction, Text
+from bubblescope.devices.spec import AdbSpec
 from bubblescope.devices.ui_tree import Node, parse_ui_dump
+
+if TYPE_CHECKING:
+    from bubblescope.perception.speech import TranscriptPipeline
 
 log = logging.getLogger(__name__)
 VIRTUAL_MANUFACTURER = "bubblescope"  # ro.product.manufacturer of the simulated phones
 TRUTH_PROGRAM, PHASE_PROGRAM = "bubblescope-truth", "bubblescope-phase"
 KEYCODE_BACK = 4
-
-
-@dataclass(frozen=True)
-class AdbDeviceConfig:
-    """How to reach and drive phones on adb (one config for the whole farm)."""
-
-    scrcpy: ScrcpyConfig
-    adb_host: str = "127.0.0.1"
-    adb_port: int = 5037
-    app: str = "bubblescope-sim"  # app driver name (devices/data/apps.yaml)
-    glance_s: float = 1.5  # device seconds of a video observed before deciding
-    frames_per_observation: int = 3  # most frames put in an Observation
-    settle_timeout_s: float = 8.0  # real seconds for the feed to show a new video
-    online_timeout_s: float = 300.0  # real seconds to wait for a device that dropped off
-    classifier: str = "text-embedding"  # category classifier over what the device shows
-    speech: bool = True  # voice activity + speech recognition of the audio
-    whisper_path: str | None = None  # local Whisper checkpoint; None: the tiny local model
 
 
 def _rgb_frame(decoded) -> Frame:
@@ -71,12 +59,15 @@ class _View:
 
 
 class AdbPhone(Device):
-    def __init__(self, serial: str, config: AdbDeviceConfig, transcriber=None) -> None:
-        self.serial, self.config = serial, config
-        self.app: AppDriver = app_driver(config.app)
-        self.transcriber = transcriber  # serve.speech.TranscriptPipeline, or None
-        self._client = adbutils.AdbClient(host=config.adb_host, port=config.adb_port,
-                                          socket_timeout=30)
+    def __init__(self, serial: str, spec: AdbSpec,
+                 transcriber: TranscriptPipeline | None = None) -> None:
+        self.serial, self.spec = serial, spec
+        # sound is only needed for transcripts
+        self.scrcpy = spec.scrcpy if spec.speech.enabled else \
+            spec.scrcpy.model_copy(update={"audio": False})
+        self.app: AppDriver = app_driver(spec.app)
+        self.transcriber = transcriber
+        self._client = adbutils.AdbClient(host=spec.host, port=spec.port, socket_timeout=30)
         self._device: adbutils.AdbDevice | None = None
         self._scrcpy: ScrcpyClient | None = None
         self._clock: DeviceClock | None = None
@@ -108,7 +99,7 @@ class AdbPhone(Device):
             raise DeviceOffline(f"device {self.serial} is not reachable on adb: {exc}") from exc
         self._screen = (width, height)
         self._clock = DeviceClock(self._read_clock).sync()
-        self._scrcpy = ScrcpyClient(self._device, self.config.scrcpy)
+        self._scrcpy = ScrcpyClient(self._device, self.scrcpy)
         try:
             self._scrcpy.start()
         except (adbutils.AdbError, OSError) as exc:
@@ -121,9 +112,9 @@ class AdbPhone(Device):
         except ValueError as exc:
             raise DeviceError(f"device {self.serial}: unreadable clock {text!r}") from exc
 
-    def wait_online(self, timeout_s: float | None = None) -> None:
+    def wait_online(self, timeout_s: float) -> None:
         """Block until the device answers on adb again (reconnecting network devices)."""
-        deadline = time.monotonic() + (timeout_s or self.config.online_timeout_s)
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
                 self.connect()
@@ -157,12 +148,12 @@ class AdbPhone(Device):
 
     def observe(self) -> Observation:
         view = self._require_view()
-        self._clock.sleep_until(view.started + self.config.glance_s)
+        self._clock.sleep_until(view.started + self.spec.glance_s)
         self._scrcpy_check()
         view.nodes = self._dump() or view.nodes
         frames = self._scrcpy.frames_since(view.started_pts_us)
-        step = max(1, len(frames) // self.config.frames_per_observation)
-        chosen = frames[::step][-self.config.frames_per_observation:]
+        step = max(1, len(frames) // self.spec.frames_per_observation)
+        chosen = frames[::step][-self.spec.frames_per_observation:]
         return Observation(
             device_time=datetime.fromtimestamp(self._clock.now(), timezone.utc),
             frames=tuple(_rgb_frame(f) for f in chosen),
@@ -238,7 +229,7 @@ class AdbPhone(Device):
 
     def _wait_for_view(self, previous: _View | None) -> _View:
         """The next video on screen: the UI tree shows the feed with other text than before."""
-        deadline = time.monotonic() + self.config.settle_timeout_s
+        deadline = time.monotonic() + self.spec.settle_timeout_s
         while time.monotonic() < deadline:
             nodes = self._dump()
             candidate = _View(self._clock.now(), self._scrcpy.device_pts_us, nodes)
@@ -248,7 +239,7 @@ class AdbPhone(Device):
                 return candidate
             time.sleep(0.05)
         raise DeviceError(f"device {self.serial}: the feed did not show a new video within "
-                          f"{self.config.settle_timeout_s:g} s")
+                          f"{self.spec.settle_timeout_s:g} s")
 
     def _to_video(self, x: float, y: float) -> tuple[float, float]:
         video_w, video_h = self._scrcpy.state.video_size

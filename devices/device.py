@@ -1,7 +1,8 @@
 """The device interface a DeviceActor drives: one phone (real or virtual) with one account.
 
-Implementations: the in-process simulated device (`bubblescope.sim.device`) now, the adb +
-scrcpy device later. `make_device` is the one place that picks the class, by config type.
+Implementations: the in-process simulated device (`bubblescope.sim.device`) and the adb +
+scrcpy phone (`adb_phone.py`). `actors/loader.py` is the one place that picks the class, by
+the type of the job's devices spec.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class Device(ABC):
 
     def restore(self, snapshot: dict) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot restore a snapshot")
+
+    def wait_online(self, timeout_s: float) -> None:  # noqa: B027 - optional hook
+        """Block until the device is reachable again, at most `timeout_s` seconds; devices
+        that cannot drop off (simulated ones) return at once."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the device."""

@@ -51,8 +51,9 @@ from bubblescope.devices.adb_phone import TRUTH_PROGRAM, VIRTUAL_MANUFACTURER
 from bubblescope.devices.app_drivers import SIM_APP, app_driver
 from bubblescope.devices.device_clock import DeviceClock
 from bubblescope.devices.errors import DeviceOffline
-from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig
+from bubblescope.devices.scrcpy.client import ScrcpyClient
 from bubblescope.devices.scrcpy.protocol import PacketHeader
+from bubblescope.devices.spec import ScrcpySpec
 from bubblescope.errors import ConfigError
 from bubblescope.personas.dataset import MEDIA_DIR, SAFE_NAME, write_session
 from bubblescope.personas.schema import Session, TraceRecord
@@ -172,9 +173,9 @@ class Recorder:
             raise RecorderError(f"{self.device.serial}: unreadable clock {text!r}") from exc
 
     def _start_scrcpy(self) -> None:
-        config = ScrcpyConfig(jar=self.config.server_jar, max_size=self.config.max_size,
-                              max_fps=self.config.max_fps, sample_fps=0.5, audio=True,
-                              audio_codec=self.config.audio_codec, history=4)
+        config = ScrcpySpec(server_jar=str(self.config.server_jar), max_size=self.config.max_size,
+                            max_fps=self.config.max_fps, sample_fps=0.5, audio=True,
+                            audio_codec=self.config.audio_codec, history=4)
         self._scrcpy = ScrcpyClient(self.device, config, packet_sink=self._on_packet)
         self._scrcpy.start(self.config.start_timeout_s)
         if not self.media.has_origin.wait(self.config.start_timeout_s):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from bubblescope.actors.plan import plan_runs
-from bubblescope.cluster.job import ResolvedJob
+from bubblescope.job import ResolvedJob
 from bubblescope.report.html import empty, esc, guarded, page, section, table
 from bubblescope.report.plots import bep_figure, breadth_series, colours, diversity_figure
 from bubblescope.report.tables import (
@@ -80,7 +80,7 @@ def _experiments(job: ResolvedJob) -> str:
 
 
 def _policy(job: ResolvedJob) -> str:
-    agent = job.spec.policy.agent
+    agent = job.agent
     if agent is None:
         return job.spec.policy.kind
     adapters = ", ".join(f"{pid}: {Path(path).name}" for pid, path in agent.adapters.items())

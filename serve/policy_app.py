@@ -21,7 +21,7 @@ from collections import defaultdict
 from ray import serve
 
 from bubblescope.agent.category_prompt import category_prompt, parse_category
-from bubblescope.agent.prompt import Prompt, PromptConfig, decision_prompt
+from bubblescope.agent.prompt import Prompt, decision_prompt
 from bubblescope.agent.spec import AgentPolicySpec
 from bubblescope.agent.wire import DEPLOYMENT, ClassifyReply, DecideReply, DecideRequest
 from bubblescope.contracts import Observation
@@ -44,7 +44,7 @@ class PolicyServer:
     def __init__(self, spec: dict, personas: dict[str, dict], engine_cls: type[Engine]) -> None:
         self.spec = AgentPolicySpec.model_validate(spec)
         self.personas = {pid: Persona.model_validate(p) for pid, p in personas.items()}
-        self.prompt_config = PromptConfig(**self.spec.prompt.model_dump())
+        self.prompt_config = self.spec.prompt
         self.engine = engine_cls(self.spec.base_model)
         self.generations: dict[str, int] = defaultdict(int)
         self.lock = asyncio.Lock()

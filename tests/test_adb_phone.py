@@ -8,9 +8,9 @@ import pytest
 
 from bubblescope.actors.loader import make_transcriber
 from bubblescope.contracts import Action
-from bubblescope.devices.adb_phone import AdbDeviceConfig, AdbPhone
+from bubblescope.devices.adb_phone import AdbPhone
 from bubblescope.devices.errors import DeviceOffline
-from bubblescope.devices.scrcpy.client import ScrcpyConfig
+from bubblescope.devices.spec import AdbSpec
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.android.server_jar import build_server_jar
 from tests.adb_server import private_adb_server
@@ -28,9 +28,10 @@ def rig(tmp_path_factory):
                                             state_dir=folder / "state"))
     with private_adb_server(folder) as adb:
         serial = adb.connect(thread.port)
-        config = AdbDeviceConfig(scrcpy=ScrcpyConfig(jar=jar, max_size=480, max_fps=6),
-                                 adb_port=adb.port, glance_s=3.0, speech=False,
-                                 online_timeout_s=30)
+        config = AdbSpec.model_validate({
+            "scrcpy": {"server_jar": str(jar), "max_size": 480, "max_fps": 6},
+            "port": adb.port, "glance_s": 3.0, "speech": {"enabled": False},
+            "online_timeout_s": 30})
         device = AdbPhone(serial, config)
         try:
             yield device, phone, thread, adb
@@ -44,10 +45,9 @@ def test_observation_holds_screen_text_frames_and_a_transcript(rig) -> None:
     tiny local Whisper's words are meaningless; what matters is that speech was heard)."""
     plain, phone, _, _ = rig
     plain.close()
-    config = AdbDeviceConfig(scrcpy=ScrcpyConfig(jar=plain.config.scrcpy.jar, max_size=480,
-                                                 max_fps=6),
-                             adb_port=plain.config.adb_port, glance_s=3.0, speech=True)
-    device = AdbPhone(plain.serial, config, transcriber=make_transcriber(config))
+    config = plain.spec.model_copy(update={"speech": plain.spec.speech.model_copy(
+        update={"enabled": True})})
+    device = AdbPhone(plain.serial, config, transcriber=make_transcriber(config.speech))
     try:
         _observe_everything(device, phone)
     finally:

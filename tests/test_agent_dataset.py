@@ -10,7 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bubblescope.agent.action_grammar import parse_action
-from bubblescope.agent.prompt import PromptConfig, decision_prompt, persona_profile
+from bubblescope.agent.prompt import decision_prompt, persona_profile
+from bubblescope.agent.spec import PromptSpec
 from bubblescope.personas.loader import load_persona
 from bubblescope.personas.schema import Session, TraceRecord
 from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
@@ -57,7 +58,7 @@ def samples():
     persona = load_persona(EXAMPLES / "personas" / "concentrated.yaml")
     sessions = record_trace("concentrated", seed=0, records=300)
     observer = TraceObserver(build_catalogue(CatalogueConfig(seed=0)), TraceFrames(count=2))
-    config = PromptConfig(history=3, frames=2, frame_edge=64)
+    config = PromptSpec(history=3, frames=2, frame_edge=64)
     return persona, sessions, observer, build_samples(sessions, persona,
                                                       lambda _s: observer.observe, config)
 
@@ -97,8 +98,8 @@ def test_persona_ablation_drops_only_the_profile(samples):
     persona, sessions, observer, _ = samples
     record = sessions[0].records[0]
     observation = observer.observe(record)
-    full = decision_prompt(persona, observation, [], PromptConfig())
-    ablated = decision_prompt(persona, observation, [], without_persona(PromptConfig()))
+    full = decision_prompt(persona, observation, [], PromptSpec())
+    ablated = decision_prompt(persona, observation, [], without_persona(PromptSpec()))
     full_text = full.messages[1]["content"][0]["text"]
     ablated_text = ablated.messages[1]["content"][0]["text"]
     assert persona.narrative.split()[0] in full_text and "Who you are" in full_text

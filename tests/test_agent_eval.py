@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bubblescope.contracts import Action
-from bubblescope.trainer.config import TrainConfig
+from bubblescope.trainer.config import TrainConfig, load_train_config
 from bubblescope.trainer.evaluate import scores
 from bubblescope.trainer.pretrain import CrowdSpec
 from bubblescope.trainer.quickstart import adapters_key, base_key, fill_agent_job
@@ -32,9 +32,11 @@ def test_scores_on_known_values():
 
 
 def test_agent_job_is_filled_with_absolute_paths(tmp_path):
+    prompt = load_train_config(EXAMPLES / "training" / "tiny.yaml").prompt
     out = fill_agent_job(EXAMPLES / "quickstart-agent.yaml", tmp_path / "job.yaml",
-                         {"base_model": "/m", "adapters": {"concentrated": "/a/c"}})
+                         {"base_model": "/m", "adapters": {"concentrated": "/a/c"}}, prompt)
     job = yaml.safe_load(out.read_text())
+    assert job["policy"]["agent"]["prompt"] == prompt.model_dump(mode="json")
     assert job["policy"]["agent"]["base_model"] == "/m"
     assert job["policy"]["agent"]["adapters"] == {"concentrated": "/a/c"}
     assert all(p.startswith("/") for p in job["personas"])

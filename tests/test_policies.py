@@ -7,12 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from bubblescope.agent.policy import build_policy
+from bubblescope.actors.loader import make_policy
+from bubblescope.agent.policy import Policy
+from bubblescope.agent.spec import POLICY_KINDS
 from bubblescope.contracts import Observation
 from bubblescope.personas.loader import load_persona
 
 PERSONA = load_persona(Path(__file__).resolve().parents[1] / "examples" / "personas"
                        / "concentrated.yaml")
+
+
+def build_policy(kind: str, persona, seed: int) -> Policy:
+    return make_policy(POLICY_KINDS[kind](kind=kind), persona, seed)
 
 
 def observe(category: str | None, duration: float = 30.0) -> Observation:

@@ -11,8 +11,9 @@ import pytest
 from adbutils import Network
 
 from bubblescope.devices.errors import ScrcpyServerJarError
-from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig, probe_server_version
+from bubblescope.devices.scrcpy.client import ScrcpyClient, probe_server_version
 from bubblescope.devices.scrcpy.options import DEVICE_JAR, ServerOptions
+from bubblescope.devices.spec import ScrcpySpec
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.android.server_jar import build_server_jar
 from tests.adb_server import private_adb_server
@@ -118,16 +119,17 @@ def test_version_probe_and_mismatch(rig) -> None:
 def test_unsupported_or_missing_jar(rig, tmp_path) -> None:
     folder, device, _ = rig
     with pytest.raises(ScrcpyServerJarError, match="not found"):
-        ScrcpyClient(device, ScrcpyConfig(jar=tmp_path / "nope")).start()
+        ScrcpyClient(device, ScrcpySpec(server_jar=str(tmp_path / "nope"), max_size=720)).start()
     with pytest.raises(ScrcpyServerJarError, match="unsupported scrcpy server version"):
-        ScrcpyClient(device, ScrcpyConfig(jar=jar(folder, "1.24"))).start()
+        ScrcpyClient(device, ScrcpySpec(server_jar=str(jar(folder, "1.24")),
+                                         max_size=720)).start()
 
 
 @pytest.mark.parametrize("version", ["3.3.4", "4.1"])
 def test_client_streams_and_controls_the_phone(rig, version: str) -> None:
     folder, device, phone = rig
-    client = ScrcpyClient(device, ScrcpyConfig(jar=jar(folder, version), max_size=640,
-                                               max_fps=8, sample_fps=4))
+    client = ScrcpyClient(device, ScrcpySpec(server_jar=str(jar(folder, version)), max_size=640,
+                                             max_fps=8, sample_fps=4))
     client.start()
     try:
         assert client.device_name == "BubblePhone"

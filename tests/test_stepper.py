@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bubblescope.actors.backends import world_of
 from bubblescope.actors.device_actor import DeviceActor
+from bubblescope.actors.loader import world_of
 from bubblescope.actors.plan import plan_runs
 from bubblescope.cluster.job import load_job
 from bubblescope.contracts import StepRecord
@@ -33,7 +33,7 @@ def run_of(job, run_id_part: str):
 
 
 def fresh_actor(job, run, checkpoint=None) -> DeviceActor:
-    actor = DeviceActor("sim-t", world_of(job))
+    actor = DeviceActor("sim-t", job.spec.devices, world_of(job))
     actor.start(run, job.personas[run.persona], job.spec.policy, checkpoint)
     return actor
 
@@ -78,10 +78,11 @@ def test_resuming_from_a_checkpoint_reproduces_the_rest_exactly(job) -> None:
 
 
 def test_random_policy_is_persona_blind(job, tmp_path: Path) -> None:
-    from bubblescope.agent.policy import build_policy
+    from bubblescope.actors.loader import make_policy
+    from bubblescope.agent.spec import RandomPolicySpec
 
-    a = build_policy("random", job.personas["concentrated"], seed=1)
-    b = build_policy("random", job.personas["dispersed"], seed=1)
+    a = make_policy(RandomPolicySpec(kind="random"), job.personas["concentrated"], seed=1)
+    b = make_policy(RandomPolicySpec(kind="random"), job.personas["dispersed"], seed=1)
     actor = fresh_actor(job, run_of(job, "dispersed--null--breadth"))
     observation = actor.device.observe()
     assert a.decide(observation, ()) == b.decide(observation, ())

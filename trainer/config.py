@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bubblescope.agent.spec import AgentPromptSpec
+from bubblescope.agent.spec import PromptSpec
 from bubblescope.config_files import read_mapping, validate
 from bubblescope.trainer.errors import TrainConfigError
 
@@ -56,10 +56,6 @@ class DataSpec(_Section):
         return self
 
 
-class PromptSpec(AgentPromptSpec):
-    """The prompt the model is trained with; serve it with the same settings."""
-
-
 class OptimSpec(_Section):
     learning_rate: float = Field(default=1e-5, gt=0)
     epochs: float = Field(default=1.0, gt=0, description="passes over the training samples")
@@ -88,7 +84,8 @@ class GrpoSpec(OptimSpec):
 class TrainConfig(_Section):
     base_model: str = Field(description="folder of a Qwen2.5-VL checkpoint")
     data: DataSpec = DataSpec()
-    prompt: PromptSpec = PromptSpec()
+    prompt: PromptSpec = Field(default=PromptSpec(), description="the prompt the model is "
+                               "trained with; its adapters are served with it")
     sft: SftSpec = SftSpec()
     grpo: GrpoSpec = GrpoSpec()
     workers: int = Field(default=1, ge=1, description="Ray Train workers")

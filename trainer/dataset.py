@@ -10,10 +10,11 @@ the answer grammar; the -Persona ablation is the same sample without the profile
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
-from bubblescope.agent.prompt import Prompt, PromptConfig, answer_message, decision_prompt
+from bubblescope.agent.prompt import Prompt, answer_message, decision_prompt
+from bubblescope.agent.spec import PromptSpec
 from bubblescope.contracts import Action, Observation
 from bubblescope.personas.schema import Persona, Session, TraceRecord
 
@@ -74,7 +75,7 @@ def target_action(record: TraceRecord) -> Action:
 
 
 def session_samples(session: Session, persona: Persona, observe: Observer,
-                    config: PromptConfig) -> list[Sample]:
+                    config: PromptSpec) -> list[Sample]:
     samples, history = [], []
     fallback = persona.stats.duration.median
     for index, record in enumerate(session.records):
@@ -93,17 +94,17 @@ def session_samples(session: Session, persona: Persona, observe: Observer,
 
 def build_samples(sessions: Sequence[Session], persona: Persona,
                   observer_for: Callable[[Session], Observer],
-                  config: PromptConfig | None = None) -> dict[Split, list[Sample]]:
+                  config: PromptSpec | None = None) -> dict[Split, list[Sample]]:
     """Samples per split; the split is by session, in time order."""
-    config = config or PromptConfig()
+    config = config or PromptSpec()
     return {name: [sample for session in group for sample in
                    session_samples(session, persona, observer_for(session), config)]
             for name, group in split_sessions(sessions).items()}
 
 
-def without_persona(config: PromptConfig) -> PromptConfig:
+def without_persona(config: PromptSpec) -> PromptSpec:
     """The -Persona ablation's prompt: everything but the profile."""
-    return replace(config, persona=False)
+    return config.model_copy(update={"persona": False})
 
 
 def sft_row(sample: Sample) -> dict:

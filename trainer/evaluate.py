@@ -84,9 +84,10 @@ def baseline_actions(kind: str, persona: Persona, samples: list[Sample], seed: i
                      votes: int = 1) -> list[Action]:
     """The baselines see the video's category (as an audit's classifier would give it); with
     `votes` above 1 they decide as often as the models and take the same consensus."""
-    from bubblescope.agent.policy import build_policy
+    from bubblescope.actors.loader import make_policy
+    from bubblescope.agent.spec import POLICY_KINDS
 
-    policy = build_policy(kind, persona, seed)
+    policy = make_policy(POLICY_KINDS[kind](kind=kind), persona, seed)
     actions = []
     for sample in samples:
         seen = sample.observation.model_copy(update={"category": sample.category})
@@ -139,9 +140,8 @@ def without_profile(samples: list[Sample], config: TrainConfig) -> list[Sample]:
 
     from bubblescope.agent.prompt import decision_prompt
     from bubblescope.trainer.dataset import without_persona
-    from bubblescope.trainer.sft import prompt_config
 
-    blind = without_persona(prompt_config(config))
+    blind = without_persona(config.prompt)
     return [replace(s, prompt=decision_prompt(None, s.observation, s.history, blind))
             for s in samples]
 

@@ -49,7 +49,6 @@ def crowd_samples(crowd: CrowdSpec, config: TrainConfig) -> list[Sample]:
     from bubblescope.personas.schema import Persona
     from bubblescope.sim.crowd import crowd_member
     from bubblescope.sim.recruit import record_trace_with
-    from bubblescope.trainer.sft import prompt_config
 
     observer = _observer(crowd, config)
     samples: list[Sample] = []
@@ -59,7 +58,7 @@ def crowd_samples(crowd: CrowdSpec, config: TrainConfig) -> list[Sample]:
         persona = Persona(id=spec.name, narrative=spec.narrative, traits=spec.traits,
                           stats=analyse(sessions))
         splits = build_samples(sessions, persona, lambda _s: observer.observe,
-                               prompt_config(config))
+                               config.prompt)
         samples += [s for split in splits.values() for s in split]
     return samples
 
@@ -71,10 +70,9 @@ def labelled_rows(crowd: CrowdSpec, config: TrainConfig) -> list[dict]:
     from bubblescope.agent.category_prompt import category_prompt
     from bubblescope.sim.device import SIM_EPOCH
     from bubblescope.trainer.dataset import label_row
-    from bubblescope.trainer.sft import prompt_config
 
     observer = _observer(crowd, config)
-    catalogue, prompt = observer.catalogue, prompt_config(config)
+    catalogue, prompt = observer.catalogue, config.prompt
     rng = np.random.default_rng([crowd.seed, 0x1ABE1])
     videos = rng.choice(catalogue.n_videos, size=min(crowd.labelled, catalogue.n_videos),
                         replace=False)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from bubblescope.agent.spec import PromptSpec
 from bubblescope.personas.schema import Persona
 from bubblescope.trainer.config import TrainConfig
 from bubblescope.trainer.pretrain import CrowdSpec
@@ -118,9 +119,12 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
     return summary
 
 
-def fill_agent_job(template: str | Path, out: str | Path, agents: dict) -> Path:
-    """The agent job `template` with the trained agents filled in; relative paths in it are
-    made absolute, so the written job works from wherever it is put."""
+def fill_agent_job(template: str | Path, out: str | Path, agents: dict,
+                   prompt: PromptSpec | None = None) -> Path:
+    """The agent job `template` with the trained agents filled in, and `prompt` (the training
+    config's, so the job serves the adapters with what they were trained on) as its
+    policy.agent.prompt; relative paths in it are made absolute, so the written job works
+    from wherever it is put."""
     import yaml
 
     template, out = Path(template).resolve(), Path(out)
@@ -132,6 +136,8 @@ def fill_agent_job(template: str | Path, out: str | Path, agents: dict) -> Path:
     agent = data["policy"]["agent"]
     agent["base_model"] = agents["base_model"]
     agent["adapters"] = dict(agents["adapters"])
+    if prompt is not None:
+        agent["prompt"] = prompt.model_dump(mode="json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
     return out

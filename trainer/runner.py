@@ -77,7 +77,7 @@ def run_training(algorithm: str, config: TrainConfig, persona: Persona,
         if init_adapter:
             trained = stack_adapters(init_adapter, folder, Path(scratch) / "stacked")
         adapter = register_adapter(trained, config.adapters_dir, persona.id, name or algorithm,
-                                   manifest)
+                                   manifest, config.prompt)
     return TrainingResult(adapter, dict(result.metrics), result.checkpoint.path)
 
 
@@ -98,5 +98,6 @@ def run_pooled_sft(config: TrainConfig, personas: list[Persona],
                 "personas": [p.id for p in personas], "metrics": result.metrics,
                 "config": blind.model_dump(mode="json"), "checkpoint": result.checkpoint.path}
     with result.checkpoint.as_directory() as folder:
-        adapter = register_adapter(folder, blind.adapters_dir, POOLED, name, manifest)
+        adapter = register_adapter(folder, blind.adapters_dir, POOLED, name, manifest,
+                                   blind.prompt)
     return TrainingResult(adapter, dict(result.metrics), result.checkpoint.path)

@@ -17,15 +17,9 @@ from bubblescope.trainer.dataset import Sample, build_samples, sft_row, with_len
 from bubblescope.trainer.sources import session_source
 
 
-def prompt_config(config: TrainConfig):
-    from bubblescope.agent.prompt import PromptConfig
-
-    return PromptConfig(**config.prompt.model_dump())
-
-
 def training_samples(config: TrainConfig, persona: Persona) -> dict[str, list[Sample]]:
     source = session_source(persona, config.data, config.prompt)
-    splits = build_samples(source.sessions, persona, source.observer_for, prompt_config(config))
+    splits = build_samples(source.sessions, persona, source.observer_for, config.prompt)
     if config.data.max_samples:
         splits["train"] = splits["train"][: config.data.max_samples]
     return splits

@@ -13,9 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
+from bubblescope.agent.spec import PromptSpec
 from bubblescope.contracts import Observation
 from bubblescope.personas.schema import Persona, Session, TraceRecord
-from bubblescope.trainer.config import DataSpec, PromptSpec
+from bubblescope.trainer.config import DataSpec
 from bubblescope.trainer.dataset import Observer
 from bubblescope.trainer.errors import TrainConfigError
 

@@ -40,6 +40,7 @@ from bubblescope.devices.scrcpy.protocol import (
     decode_device_name,
     decode_packet_header,
 )
+from bubblescope.devices.spec import ScrcpySpec
 
 log = logging.getLogger(__name__)
 _MISMATCH = re.compile(r"The server version \(([^)]+)\) does not match the client")
@@ -50,19 +51,6 @@ CONNECT_DELAY_S = 0.1
 # header, its payload), config packets included, before the client decodes it: a recorder
 # muxes the encoded stream as is instead of re-encoding decoded frames.
 PacketSink = Callable[[str, PacketHeader, bytes], None]
-
-
-@dataclass(frozen=True)
-class ScrcpyConfig:
-    jar: Path  # the scrcpy-server file on this machine
-    max_size: int = 720  # longer side of the video, pixels (0 = device size)
-    max_fps: float = 5.0  # frames per second the server sends
-    sample_fps: float = 2.0  # frames per second turned into images for the policy
-    audio: bool = True
-    audio_codec: str = "opus"
-    video_bit_rate: int = 2_000_000
-    read_timeout_s: float = 10.0  # a stream silent this long is broken
-    history: int = 64  # decoded frames kept
 
 
 def probe_server_version(device: adbutils.AdbDevice, jar_on_device: str = DEVICE_JAR) -> str:
@@ -98,7 +86,7 @@ class StreamState:
 
 
 class ScrcpyClient:
-    def __init__(self, device: adbutils.AdbDevice, config: ScrcpyConfig,
+    def __init__(self, device: adbutils.AdbDevice, config: ScrcpySpec,
                  packet_sink: PacketSink | None = None) -> None:
         self.device, self.config = device, config
         self._packet_sink = packet_sink
@@ -115,9 +103,9 @@ class ScrcpyClient:
 
     # -- start -------------------------------------------------------------------------------
     def start(self, connect_timeout_s: float = 20.0) -> None:
-        jar = self.config.jar
-        if not jar.is_file():
-            raise ScrcpyServerJarError(f"scrcpy server jar {jar} not found; point "
+        jar = Path(self.config.server_jar or "")
+        if not self.config.server_jar or not jar.is_file():
+            raise ScrcpyServerJarError(f"scrcpy server jar {self.config.server_jar} not found; point "
                                        "scrcpy.server_jar at the scrcpy-server file")
         self.device.sync.push(str(jar), DEVICE_JAR)
         version = probe_server_version(self.device)

@@ -119,14 +119,16 @@ def test_an_unreachable_ray_address_exits_3(small_job, monkeypatch, capsys) -> N
 
 
 def test_an_unreachable_adb_server_is_not_the_users_file() -> None:
-    from bubblescope.actors.backends import device_serials
+    from bubblescope.actors.loader import device_serials
     from bubblescope.devices.errors import AdbServerUnreachable
+    from bubblescope.devices.spec import AdbDevicesSpec
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed once we leave: nothing listens there
-    adb = SimpleNamespace(serials=None, host="127.0.0.1", port=port)
-    job = SimpleNamespace(spec=SimpleNamespace(devices=SimpleNamespace(backend="adb", adb=adb)))
+    devices = AdbDevicesSpec.model_validate({"backend": "adb",
+                                              "adb": {"host": "127.0.0.1", "port": port}})
+    job = SimpleNamespace(spec=SimpleNamespace(devices=devices))
     with pytest.raises(AdbServerUnreachable, match=f"127.0.0.1:{port}") as caught:
         device_serials(job)
     assert cli.exit_code(caught.value) == 3
