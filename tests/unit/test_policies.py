@@ -11,7 +11,7 @@ from bubblescope.agent.policy import build_policy
 from bubblescope.contracts import Observation
 from bubblescope.personas.loader import load_persona
 
-PERSONA = load_persona(Path(__file__).resolve().parents[1] / "examples" / "personas"
+PERSONA = load_persona(Path(__file__).resolve().parents[2] / "examples" / "personas"
                        / "concentrated.yaml")
 
 

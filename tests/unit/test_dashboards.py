@@ -13,7 +13,7 @@ import yaml
 
 from bubblescope.metrics.dashboards import build_dashboard, main, panel_queries, render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
 COMMITTED = GRAFANA / "dashboards" / "bubblescope.json"
 

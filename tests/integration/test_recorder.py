@@ -36,7 +36,7 @@ from bubblescope.sim.android.media import VideoEncoder
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.human import SyntheticHuman, human_spec
 from bubblescope.taxonomy import load_taxonomy
-from tests.adb_server import private_adb_server
+from tests.support.adb_server import private_adb_server
 
 PANEL = TouchPanel("/dev/input/event2", AxisRange(0, 4095), AxisRange(0, 4095))
 SCREEN = (1080, 2400)

@@ -17,7 +17,7 @@ from bubblescope.cluster.cli import main
 from bubblescope.cluster.job import load_job
 from bubblescope.cluster.local import AuditOptions, run_audit
 from bubblescope.sim.android.farm import farm_down, farm_status, farm_up, restart_phone
-from tests.adb_server import private_adb_server
+from tests.support.adb_server import private_adb_server
 from tests.conftest import write_job
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.system_programs import free_port
-from tests.system_programs import require_binary as require_program
+from tests.support.system_programs import free_port
+from tests.support.system_programs import require_binary as require_program
 
 INSTALL_HINT = "install Debian's prometheus (make test does it)"
 REQUEST_TIMEOUT_S = 5.0

@@ -15,7 +15,7 @@ from bubblescope.devices.scrcpy.client import ScrcpyClient, ScrcpyConfig, probe_
 from bubblescope.devices.scrcpy.options import DEVICE_JAR, ServerOptions
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.android.server_jar import build_server_jar
-from tests.adb_server import private_adb_server
+from tests.support.adb_server import private_adb_server
 
 pytestmark = pytest.mark.slow
 

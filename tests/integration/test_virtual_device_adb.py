@@ -1,6 +1,6 @@
 """The virtual device through the real adb server and the real adbutils.
 
-One private adb server (tests/adb_server.py) and one device serve the module; tests that stop
+One private adb server (tests/support/adb_server.py) and one device serve the module; tests that stop
 a device use their own. Every wait has a timeout.
 """
 
@@ -27,7 +27,7 @@ from bubblescope.sim.android.commands import CommandContext, ProgramRegistry
 from bubblescope.sim.android.device_thread import DeviceThread
 from bubblescope.sim.android.errors import ReverseError
 from bubblescope.sim.android.virtual_device import VirtualDevice
-from tests.adb_server import AdbServer, free_port, private_adb_server
+from tests.support.adb_server import AdbServer, free_port, private_adb_server
 
 pytestmark = pytest.mark.slow
 

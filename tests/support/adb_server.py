@@ -21,7 +21,7 @@ from pathlib import Path
 import adbutils
 import pytest
 
-from tests.system_programs import free_port, require_binary
+from tests.support.system_programs import free_port, require_binary
 
 INSTALL_HINT = "install Debian's adb (make test does it)"
 COMMAND_TIMEOUT_S = 30.0
