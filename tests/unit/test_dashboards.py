@@ -1,7 +1,7 @@
 """The Grafana dashboard model, its committed JSON and the provisioning files.
 
 Whether each panel's PromQL runs is proven against a real Prometheus in
-test_prometheus_integration.py; here the shape Grafana needs is checked.
+tests/integration/test_prometheus_integration.py; here the shape Grafana needs is checked.
 """
 
 from __future__ import annotations
