@@ -14,7 +14,7 @@ NEEDS_TORCH ?= $(if $(or $(findstring perception,$(EXTRAS)),$(findstring train,$
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 SYSTEM_PACKAGES := prometheus chromium adb espeak-ng
 
-.PHONY: test audit install sysdeps lint bench dashboards clean
+.PHONY: test test-fast audit install sysdeps lint bench dashboards clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ install: $(STAMP)
 sysdeps:
 	@./scripts/system-packages.sh $(SYSTEM_PACKAGES)
 
+# Every tier (tests/README.md), then the 25 slowest tests; test-fast: the unit tier, which
+# needs no system packages, in about two minutes.
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25 tests/unit tests/integration tests/e2e
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=10 tests/unit
 
 # The ground-truth quickstart (persona-stats policy), then the same personas played by the
 # trained tiny agents on Ray Serve; the agents are trained on first run and cached.

@@ -37,7 +37,7 @@ from bubblescope.devices.spec import AdbSpec, ScrcpySpec  # noqa: E402
 from bubblescope.sim.android.media import VideoEncoder  # noqa: E402
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread  # noqa: E402
 from bubblescope.sim.android.server_jar import build_server_jar  # noqa: E402
-from tests.adb_server import private_adb_server  # noqa: E402
+from tests.support.adb_server import private_adb_server  # noqa: E402
 
 TITLE = "## Device path: decoding, frame latency, step overhead (virtual phones)"
 

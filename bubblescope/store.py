@@ -31,7 +31,7 @@ _PART = re.compile(r"^part-(\d{8})-(\d{8})\.parquet$")
 _UTC_TS = pa.timestamp("us", tz="UTC")
 
 # StepRecord.to_row() flattened; fixed so every part has one schema even when a column is all
-# null (tests/test_store.py keeps the two in step)
+# null (tests/unit/test_store.py keeps the two in step)
 STEP_SCHEMA = pa.schema([
     ("job_id", pa.string()), ("run_id", pa.string()), ("persona", pa.string()),
     ("platform", pa.string()), ("experiment", pa.string()), ("replicate", pa.int32()),

@@ -1,4 +1,5 @@
-"""Shared fixtures: a local Ray for the whole session, small jobs, the example personas."""
+"""Shared fixtures (a local Ray for the whole session, small jobs, the example personas) and
+each tier's default per-test timeout (tests/README.md)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,35 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import ray
 
-ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 EXAMPLES = ROOT / "examples"
+# A test's default timeout, by the folder it is in; a test whose own waits add up to more says
+# so with @pytest.mark.timeout(N). Outside the tiers, pyproject's `timeout` applies.
+TIER_TIMEOUT_S = {"unit": 120, "integration": 300, "e2e": 600}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = _tier(item.path)
+        if tier in TIER_TIMEOUT_S and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TIER_TIMEOUT_S[tier]))
+
+
+def _tier(path: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(TESTS).parts[0]
+    except ValueError:  # not under tests/
+        return None
 
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray instance for the tests that drive actors in-process."""
+    """One local Ray instance for the tests that drive actors in-process (imported here, so
+    the unit tier never loads Ray)."""
+    import ray
+
     if not ray.is_initialized():
         ray.init(num_cpus=4, namespace="bubblescope-tests", include_dashboard=False,
                  logging_level=logging.WARNING, log_to_driver=False)

@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ from pathlib import Path
 import adbutils
 import pytest
 
-from tests.system_programs import free_port, require_binary
+from tests.support.processes import stop_process
+from tests.support.system_programs import free_port, require_binary
+from tests.support.wait import wait_for
 
 INSTALL_HINT = "install Debian's adb (make test does it)"
 COMMAND_TIMEOUT_S = 30.0
@@ -69,15 +70,15 @@ class AdbServer:
     def wait_for_state(self, serial: str, states: set[str | None],
                        timeout_s: float = 15.0) -> str | None:
         """Poll `adb devices` until `serial` is in one of `states` (None = not listed)."""
-        deadline = time.monotonic() + timeout_s
-        seen: str | None = None
-        while time.monotonic() < deadline:
-            seen = self.states().get(serial)
-            if seen in states:
-                return seen
-            time.sleep(POLL_S)
-        pytest.fail(f"{serial} is {seen!r} after {timeout_s}s, wanted {states}\n"
-                    f"{self.log_tail()}")
+        seen: list[str | None] = []
+
+        def in_states() -> bool:
+            seen.append(self.states().get(serial))
+            return seen[-1] in states
+
+        wait_for(in_states, timeout_s, every_s=POLL_S, what=f"{serial} to be in {states}",
+                 detail=lambda: f"{serial} is {seen[-1]!r}\n{self.log_tail()}")
+        return seen[-1]
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -121,26 +122,20 @@ def _answers_version(port: int) -> bool:
 
 
 def _wait_ready(server: AdbServer, process: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             pytest.fail(f"adb server exited with {process.returncode}:\n{server.log_tail()}")
-        if _answers_version(server.port):
-            return
-        time.sleep(POLL_S)
-    pytest.fail(f"adb server not ready after {timeout_s}s:\n{server.log_tail()}")
+        return _answers_version(server.port)
+
+    wait_for(ready, timeout_s, every_s=POLL_S, what=f"the adb server on port {server.port}",
+             detail=server.log_tail)
 
 
 def _stop(server: AdbServer, process: subprocess.Popen) -> None:
+    """`adb kill-server` (the server's own way out), then stop_process if it lingers."""
     with suppress(subprocess.TimeoutExpired):
         subprocess.run([str(server.binary), "-P", str(server.port), "kill-server"],
                        env=server.env, capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    with suppress(AssertionError):
+        wait_for(lambda: process.poll() is not None, 10, what="the adb server to exit")
+    stop_process(process, 5)

@@ -23,7 +23,7 @@ from bubblescope.personas.errors import DatasetError
 from bubblescope.personas.import_personaact import load_source
 from bubblescope.personas.loader import load_persona
 
-SOURCE = Path(__file__).resolve().parents[1] / "data" / "personaact-sessions"
+SOURCE = Path(__file__).resolve().parents[2] / "data" / "personaact-sessions"
 
 # README table: sessions, records, likes, like rate as printed, zero-duration records,
 # median and mean viewing_duration (s), platforms (sessions)

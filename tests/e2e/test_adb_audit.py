@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,11 +16,13 @@ from bubblescope.cluster.cli import main
 from bubblescope.cluster.job import load_job
 from bubblescope.cluster.local import AuditOptions, run_audit
 from bubblescope.sim.android.farm import farm_down, farm_status, farm_up, restart_phone
-from tests.adb_server import private_adb_server
 from tests.conftest import write_job
+from tests.support.adb_server import private_adb_server
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
+KILL_WAIT_S = 240  # until six step parts are written and a phone can be killed
 ADB_JOB = """
     job_id: {job_id}
     seed: 4
@@ -98,20 +99,17 @@ def test_adb_audit_matches_the_in_process_backend(farm, tmp_path: Path) -> None:
     assert all(r["latency_observe_s"] > 0 and r["latency_act_s"] > 0 for r in rows)
 
 
+@pytest.mark.timeout(KILL_WAIT_S + 180)  # the wait before the kill, then the rest of the run
 def test_a_phone_killed_and_restarted_mid_run_loses_no_step(farm, tmp_path: Path) -> None:
     folder, adb, record = farm
     job = load_job(job_file(tmp_path, record, adb.port, "survivor", steps=30))
     victim = record.phones[0]
     killed = threading.Event()
 
-    def kill_then_restart() -> None:
-        deadline = time.monotonic() + 240
+    def kill_then_restart() -> None:  # a failed wait leaves `killed` unset: the test fails
         steps_dir = tmp_path / "out" / "survivor" / "steps"
-        while time.monotonic() < deadline:
-            done = list(steps_dir.glob("*/part-*.parquet")) if steps_dir.exists() else []
-            if len(done) >= 6:
-                break
-            time.sleep(0.2)
+        wait_for(lambda: steps_dir.exists() and len(list(steps_dir.glob("*/part-*.parquet"))) >= 6,
+                 KILL_WAIT_S, every_s=0.2, what="six step parts before the kill")
         restart_phone(folder / "farm", victim.name, kill=True)  # SIGKILL, then up again
         killed.set()
 

@@ -36,7 +36,8 @@ from bubblescope.sim.android.media import VideoEncoder
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.human import SyntheticHuman, human_spec
 from bubblescope.taxonomy import load_taxonomy
-from tests.adb_server import private_adb_server
+from tests.support.adb_server import private_adb_server
+from tests.support.wait import wait_for
 
 PANEL = TouchPanel("/dev/input/event2", AxisRange(0, 4095), AxisRange(0, 4095))
 SCREEN = (1080, 2400)
@@ -213,17 +214,19 @@ def test_the_clock_offset_is_bounded_by_the_least_delayed_packet() -> None:
     clock = StreamClock(rate=1.0)
     stop = threading.Event()
     rng = np.random.default_rng(1)
+    sent: list[int] = []
 
     def stream() -> None:
         while not stop.is_set():
             latency = 0.02 + 0.04 * rng.random()
-            clock.observe(int((time.monotonic() - latency - 50.0) * 1e6))
-            time.sleep(0.01)
+            sent.append(int((time.monotonic() - latency - 50.0) * 1e6))
+            clock.observe(sent[-1])
+            time.sleep(0.01)  # paced: a 100 packets/s stream, not a wait
 
     feeder = threading.Thread(target=stream, daemon=True)
     feeder.start()
     try:
-        time.sleep(0.1)
+        wait_for(lambda: len(sent) >= 10, 5, what="ten packets on the stream")
         estimate = clock.calibrate(lambda: time.monotonic() + 1000.0, rounds=3, settle_s=0.1)
     finally:
         stop.set()
@@ -270,30 +273,29 @@ class ScriptedPerson:
         self.device.shell(f"input tap {x:.0f} {y:.0f}")
 
     def _sheet(self, sheet: str | None, timeout_s: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.phone.app_state().sheet != sheet:
-            assert time.monotonic() < deadline, f"sheet {sheet} never came"
-            time.sleep(0.02)
+        wait_for(lambda: self.phone.app_state().sheet == sheet, timeout_s, every_s=0.02,
+                 what=f"sheet {sheet}")
 
     def comment(self, text: str) -> None:
         self.tap("comment_button")
         self._sheet("comment")
         self.device.shell("input text " + text.replace(" ", "%s"))
-        time.sleep(0.6)  # the person reads what they typed (the recorder's dumps see it)
+        # the person reads what they typed (the recorder's dumps see it); then a condition
+        time.sleep(0.6)  # paced: a person's pace, not a wait (the tap waits for the sheet)
         self.tap("comment_send")
         self._sheet(None)
 
     def share(self, target: str) -> None:
         self.tap("share_button")
         self._sheet("share")
-        time.sleep(0.3)  # the person finds the target on the sheet
+        time.sleep(0.3)  # paced: the person finds the target on the sheet
         self.tap("share_target", text=target)
         self._sheet(None)
 
     def view(self, watch_s: float, like: bool, comment: str | None, share: str | None) -> float:
         """One video, watched `watch_s` device seconds from its appearance to the lift (or as
         long as the actions took, on a slow machine); returns the time it meant to watch."""
-        time.sleep(0.5 / WARP)
+        time.sleep(0.5 / WARP)  # paced: the person looks at the new video before acting
         if like:
             self.tap("like_button")
         if comment:
@@ -301,7 +303,7 @@ class ScriptedPerson:
         if share:
             self.share(share)
         left = self.view_start + watch_s - SWIPE_MS / 1000 - self.phone.monotonic()
-        time.sleep(max(0.0, left) / WARP)
+        time.sleep(max(0.0, left) / WARP)  # paced: the person watches for watch_s
         watched = self.phone.monotonic() + SWIPE_MS / 1000 - self.view_start
         self.device.shell(f"input swipe 360 1000 360 300 {SWIPE_MS}")
         self.view_start = self.phone.monotonic()
@@ -379,10 +381,8 @@ def test_a_scripted_person_is_recorded_into_the_dataset(rig) -> None:
 def check_crash_safe(out: Path, records: int, timeout_s: float = 5.0) -> None:
     """Mid-recording, what a crash would leave: a session.json with every completed view,
     and media that open as they are."""
-    deadline = time.monotonic() + timeout_s
-    while len(read_dataset(out)[0].records) < records:
-        assert time.monotonic() < deadline, "the partial session.json lags behind the views"
-        time.sleep(0.05)
+    wait_for(lambda: len(read_dataset(out)[0].records) >= records, timeout_s,
+             what=f"{records} views in the partial session.json")
     folder = out / "p01" / read_dataset(out)[0].session_id / "media"
     shutil.copy(folder / "screen.mp4", folder.parent / "crashed.mp4")
     with av.open(str(folder.parent / "crashed.mp4")) as container:
@@ -439,11 +439,10 @@ def test_the_record_command_writes_a_session(rig, capsys) -> None:
             "--duration", "30"]
     running = threading.Thread(target=lambda: code.append(cli_main(args)), daemon=True)
     running.start()
-    deadline = time.monotonic() + 20
-    while not list(out.glob("cli/*/session.json")):
-        assert time.monotonic() < deadline, "the recording never began"
-        time.sleep(0.1)
-    time.sleep(1.0)
+    wait_for(lambda: list(out.glob("cli/*/session.json")), 20, every_s=0.1,
+             what="the recording to begin")
+    # the person watches the first video a moment; what follows waits on the recorder itself
+    time.sleep(1.0)  # paced: a person's pace, not a wait (the join and the record count follow)
     device.shell(f"input swipe 360 1000 360 300 {SWIPE_MS}")
     running.join(timeout=20)
     assert code == [0], capsys.readouterr()

@@ -13,7 +13,7 @@ from bubblescope.sim.calibrate import TraceTargets, real_trace, synthetic_trace
 from bubblescope.sim.human import human_spec
 from bubblescope.sim.recruit import persona_from_human
 
-PERSONAS = Path(__file__).resolve().parents[1] / "examples" / "personas"
+PERSONAS = Path(__file__).resolve().parents[2] / "examples" / "personas"
 
 
 @pytest.mark.parametrize("human", ["concentrated", "dispersed"])

@@ -13,12 +13,10 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +28,8 @@ from bubblescope.cluster.job import load_job
 from bubblescope.cluster.jobs_api import auth_headers, connect, resolve_address
 from bubblescope.cluster.submit import build_working_dir, entrypoint, runtime_env
 from tests.conftest import SMALL_JOB, write_job
+from tests.support.processes import stop_process
+from tests.support.wait import WaitTimeout, wait_for
 
 BIN = Path(sys.executable).parent
 START_DEADLINE_S = 90.0
@@ -62,27 +62,23 @@ def _head_env() -> dict[str, str]:
 
 
 def _wait_for_jobs_api(address: str, head: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE_S
-    while True:
+    def answers() -> bool:
         if head.poll() is not None:
             pytest.fail(f"ray start exited {head.returncode}:\n{log.read_text()[-3000:]}")
         try:
             connect(address).list_jobs()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+        except Exception:  # not up yet: any error the client raises means the same
+            return False
+        return True
+
+    wait_for(answers, START_DEADLINE_S, every_s=0.5, what=f"the Jobs API at {address}",
+             detail=lambda: log.read_text()[-3000:])
 
 
 def _stop_head(head: subprocess.Popen) -> None:
-    """SIGTERM lets `ray start --block` drain and stop its processes; then sweep the group."""
-    head.send_signal(signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        head.wait(STOP_DEADLINE_S)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(head.pid, signal.SIGKILL)  # its own session: only what it started
-    head.wait(10)
+    """SIGTERM lets `ray start --block` drain and stop its processes; then the group is swept
+    (its own session: only what it started)."""
+    stop_process(head, STOP_DEADLINE_S, group=True)
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +116,14 @@ def _submitted_id(stdout: str) -> str:
 
 def _await_status(address: str, submission_id: str, wanted: str) -> str:
     client = connect(address)
-    deadline = time.monotonic() + STOP_DEADLINE_S
-    status = str(client.get_job_status(submission_id).value)
-    while status != wanted and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = str(client.get_job_status(submission_id).value)
-    return status
+
+    def status() -> str:
+        return str(client.get_job_status(submission_id).value)
+
+    with contextlib.suppress(WaitTimeout):  # the caller's assert shows the status it got
+        wait_for(lambda: status() == wanted, STOP_DEADLINE_S, every_s=0.5,
+                 what=f"{submission_id} to be {wanted}")
+    return status()
 
 
 # --- against the real head -----------------------------------------------------------------

@@ -13,7 +13,7 @@ from bubblescope.agent.spec import POLICY_KINDS
 from bubblescope.contracts import Observation
 from bubblescope.personas.loader import load_persona
 
-PERSONA = load_persona(Path(__file__).resolve().parents[1] / "examples" / "personas"
+PERSONA = load_persona(Path(__file__).resolve().parents[2] / "examples" / "personas"
                        / "concentrated.yaml")
 
 

@@ -1,7 +1,7 @@
 """The Grafana dashboard model, its committed JSON and the provisioning files.
 
 Whether each panel's PromQL runs is proven against a real Prometheus in
-test_prometheus_integration.py; here the shape Grafana needs is checked.
+tests/integration/test_prometheus_integration.py; here the shape Grafana needs is checked.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import yaml
 
 from bubblescope.metrics.dashboards import build_dashboard, main, panel_queries, render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
 COMMITTED = GRAFANA / "dashboards" / "bubblescope.json"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.system_programs import free_port
-from tests.system_programs import require_binary as require_program
+from tests.support.processes import stop_process
+from tests.support.system_programs import free_port
+from tests.support.system_programs import require_binary as require_program
+from tests.support.wait import wait_for
 
 INSTALL_HINT = "install Debian's prometheus (make test does it)"
 REQUEST_TIMEOUT_S = 5.0
@@ -52,15 +53,16 @@ class PrometheusServer:
     def wait_for(self, expr: str, check: Callable[[list[Sample]], bool],
                  timeout_s: float = 15.0) -> list[Sample]:
         """Poll `expr` until `check(result)` holds; fail with the last result at the deadline."""
-        deadline = time.monotonic() + timeout_s
-        result: list[Sample] = []
-        while time.monotonic() < deadline:
-            result = self.vector(expr)
-            if check(result):
-                return result
-            time.sleep(POLL_S)
-        pytest.fail(f"after {timeout_s}s, {expr} still gives {json.dumps(result)}\n"
-                    f"prometheus log tail:\n{self.log_tail()}")
+        results: list[list[Sample]] = [[]]
+
+        def holds() -> bool:
+            results.append(self.vector(expr))
+            return check(results[-1])
+
+        wait_for(holds, timeout_s, every_s=POLL_S, what=f"{expr} to hold",
+                 detail=lambda: f"{expr} gives {json.dumps(results[-1])}\n"
+                                f"prometheus log tail:\n{self.log_tail()}")
+        return results[-1]
 
     def get(self, path: str) -> dict:
         return requests.get(f"{self.url}{path}", timeout=REQUEST_TIMEOUT_S).json()
@@ -88,28 +90,18 @@ def running_prometheus(config: dict, workdir: Path,
             _wait_ready(server, process, start_timeout_s)
             yield server
         finally:
-            _stop(process)
+            stop_process(process, 10)
 
 
 def _wait_ready(server: PrometheusServer, process: subprocess.Popen,
                 timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             pytest.fail(f"prometheus exited with {process.returncode}:\n{server.log_tail()}")
         try:
-            if requests.get(f"{server.url}/-/ready", timeout=1.0).status_code == 200:
-                return
+            return requests.get(f"{server.url}/-/ready", timeout=1.0).status_code == 200
         except requests.RequestException:
-            pass
-        time.sleep(POLL_S)
-    pytest.fail(f"prometheus not ready after {timeout_s}s:\n{server.log_tail()}")
+            return False
 
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    wait_for(ready, timeout_s, every_s=POLL_S, what=f"prometheus at {server.url}/-/ready",
+             detail=server.log_tail)

@@ -13,7 +13,7 @@ from bubblescope.devices.errors import DeviceOffline
 from bubblescope.devices.spec import AdbSpec
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.android.server_jar import build_server_jar
-from tests.adb_server import private_adb_server
+from tests.support.adb_server import private_adb_server
 
 pytestmark = pytest.mark.slow
 WARP = 2.0  # slow enough that a loaded CI machine still hits the watch times

@@ -1,6 +1,11 @@
 """Crashes lose nothing and repeat nothing: killed device actors, a killed coordinator,
 a killed CLI process, and Ctrl-C. Each interrupted job is compared, step for step, with
-the same job run without interruption."""
+the same job run without interruption.
+
+Unpaced, the whole job runs in about two seconds, so a kill could land after the end. Every
+interrupted run is paced (`devices.sim_pace`, which never changes results) so that it takes
+at least PACED_MIN_S of wall-clock time, and each test asserts that its kill landed while the
+run was incomplete rather than assuming it."""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -21,6 +25,8 @@ from bubblescope.cluster.job import load_job
 from bubblescope.cluster.local import AuditOptions, run_audit
 from bubblescope.store import JobStore
 from tests.conftest import write_job
+from tests.support.processes import stop_process
+from tests.support.wait import wait_for
 
 LONG_JOB = """
     job_id: long
@@ -38,7 +44,15 @@ LONG_JOB = """
 """
 COMPARED = ["run_id", "step", "phase", "phase_step", "video_id", "category", "device_time",
             "decided_watch_s", "action_watch_s", "action_like"]
-DEADLINE_S = 120
+TOTAL_STEPS = 6 * 1800  # 2 personas x 3 replicates, 900 + 900 steps each
+# The job's runs hold about 173,000 device seconds (9.6 per step), shared by its 2 devices:
+# at 3000 device seconds per wall-clock second it cannot finish in under ~29 s, however fast
+# the machine (unpaced it takes ~2 s). A kill waits for the first 40-100 steps (~1 s of it).
+PACE = 3000
+PACED_MIN_S = 29
+PACED_JOB = LONG_JOB.replace("max_restarts: 10}", f"max_restarts: 10, sim_pace: {PACE}}}")
+DEADLINE_S = 120  # for a (paced) job to finish, or a CLI to exit
+KILL_WAIT_S = 60  # for a run to make the progress a kill waits for
 
 
 def steps_of(store: JobStore) -> list[dict]:
@@ -65,45 +79,62 @@ def reference(tmp_path_factory, ray_local) -> list[dict]:
     return steps_of(JobStore(job.storage_path, job.job_id))
 
 
-def wait_for(predicate, timeout: float = DEADLINE_S, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"condition not met within {timeout} s")
+def steps_done(store: JobStore) -> int:
+    """Steps committed to the store, from its file names alone; 0 before the first."""
+    try:
+        return sum(store.next_step(r) for r in store.run_ids())
+    except FileNotFoundError:
+        return 0
 
 
+def restarts(stats: dict) -> int:
+    return sum(d["restarts"] for d in stats["devices"].values())
+
+
+def kill_a_running_device(coordinator) -> int:
+    """SIGKILL a device actor that is mid-run, wait until the coordinator has restarted it,
+    and return the steps done just before the kill."""
+    def running() -> tuple[int, dict] | None:
+        stats = ray.get(coordinator.stats.remote(), timeout=30)
+        busy = [d for d in stats["devices"].values()
+                if d["state"] == "running" and d["pid"] and d["steps"] > 0]
+        return (busy[0]["pid"], stats) if busy else None
+
+    pid, stats = wait_for(running, KILL_WAIT_S, what="a device actor with steps done")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: restarts(ray.get(coordinator.stats.remote(), timeout=30)) > restarts(stats),
+             KILL_WAIT_S, what=f"the coordinator to restart the killed device (pid {pid})")
+    return stats["steps_done"]
+
+
+@pytest.mark.timeout(DEADLINE_S * 2 + KILL_WAIT_S * 6 + 60)  # the reference, 3 kills, the run
 def test_killed_device_actors_resume_without_loss_or_duplicates(tmp_path, ray_local,
                                                                 reference) -> None:
-    job = load_job(write_job(tmp_path, LONG_JOB))
+    job = load_job(write_job(tmp_path, PACED_JOB))
     coordinator = ray.remote(Coordinator).options(num_cpus=0, max_concurrency=8).remote(job)
     done = coordinator.run.remote()
-    for _ in range(3):  # kill a running device actor three times, mid-run
-        def running_pid():
-            stats = ray.get(coordinator.stats.remote(), timeout=30)
-            busy = [d for d in stats["devices"].values()
-                    if d["state"] == "running" and d["pid"] and d["steps"] > 0]
-            return busy[0]["pid"] if busy and stats["steps_done"] < 8000 else None
-        os.kill(wait_for(running_pid), signal.SIGKILL)
-        time.sleep(0.3)
+    at_kills = [kill_a_running_device(coordinator) for _ in range(3)]  # three times, mid-run
+    assert max(at_kills) < TOTAL_STEPS, at_kills  # each kill landed while the run was incomplete
     final = ray.get(done, timeout=DEADLINE_S)
     assert final["state"] == "done"
-    assert sum(d["restarts"] for d in final["devices"].values()) >= 3
+    assert restarts(final) >= 3
     store = JobStore(job.storage_path, job.job_id)
     assert_exactly_once(store, job)
     assert steps_of(store) == reference  # as if nothing had happened
 
 
+@pytest.mark.timeout(DEADLINE_S * 3 + KILL_WAIT_S + 60)  # the reference, the kill, two runs
 def test_a_killed_coordinator_is_recreated_by_the_driver(tmp_path, ray_local, reference,
                                                          capsys) -> None:
-    job = load_job(write_job(tmp_path, LONG_JOB))
+    job = load_job(write_job(tmp_path, PACED_JOB))
     store = JobStore(job.storage_path, job.job_id)
+    at_kill: list[int] = []
 
-    def kill_coordinator_mid_run() -> None:
+    def kill_coordinator_mid_run() -> None:  # a failed wait leaves at_kill empty: test fails
         wait_for(lambda: store.exists("steps") and len(store.run_ids()) > 0
-                 and any(store.next_step(r) > 100 for r in store.run_ids()))
+                 and any(store.next_step(r) > 100 for r in store.run_ids()), KILL_WAIT_S,
+                 what="a run past step 100 before the kill")
+        at_kill.append(steps_done(store))
         ray.kill(ray.get_actor(f"coordinator-{job.job_id}", namespace="bubblescope"))
 
     killer = threading.Thread(target=kill_coordinator_mid_run, daemon=True)
@@ -111,6 +142,7 @@ def test_a_killed_coordinator_is_recreated_by_the_driver(tmp_path, ray_local, re
     code = run_audit(job, AuditOptions(progress=False, metrics_port=None))
     killer.join(timeout=5)
     assert code == 0
+    assert at_kill and at_kill[0] < TOTAL_STEPS, at_kill  # killed while incomplete
     assert "coordinator died" in capsys.readouterr().err
     assert_exactly_once(store, job)
     assert steps_of(store) == reference
@@ -133,16 +165,19 @@ def progressed(store: JobStore, steps: int = 40):
     return check
 
 
+@pytest.mark.timeout(DEADLINE_S * 2 + KILL_WAIT_S + 90)  # the reference, the kill, the rerun
 def test_killed_cli_process_resumes_when_rerun(tmp_path, reference) -> None:
-    write_job(tmp_path, LONG_JOB)
+    write_job(tmp_path, PACED_JOB)
     store = JobStore(str(tmp_path / "out"), "long")
     process = cli(tmp_path)
     try:
-        wait_for(progressed(store))
+        wait_for(progressed(store), KILL_WAIT_S, what="40 steps of a run before the kill")
+        at_kill = steps_done(store)
+        os.killpg(process.pid, signal.SIGKILL)  # the crash: the whole group, Ray included
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the whole process group, Ray included
-        process.wait(timeout=30)
-    assert not store.exists("summary.json")
+        stop_process(process, 30, group=True)  # reaps it (and sweeps up on a failed wait)
+    assert at_kill < TOTAL_STEPS and not store.exists("summary.json")  # killed mid-run
+    write_job(tmp_path, LONG_JOB)  # resuming unpaced: pacing is not part of the job's identity
     rerun = cli(tmp_path)
     output, _ = rerun.communicate(timeout=DEADLINE_S)
     assert rerun.returncode == 0, output
@@ -151,16 +186,14 @@ def test_killed_cli_process_resumes_when_rerun(tmp_path, reference) -> None:
     assert steps_of(store) == reference
 
 
+@pytest.mark.timeout(DEADLINE_S * 5 + KILL_WAIT_S + 60)  # reference, stop, report, rerun
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_cleanly_and_report_works_on_the_partial_job(tmp_path, reference,
                                                                    stop_signal) -> None:
-    # Paced (which never changes results) so the signal lands mid-run however loaded the
-    # machine is: unpaced, the whole job can run in the seconds a starved test takes to look.
-    write_job(tmp_path, LONG_JOB.replace("max_restarts: 10}", "max_restarts: 10, "
-                                         "sim_pace: 300}"))
+    write_job(tmp_path, PACED_JOB)  # so the signal lands mid-run however loaded the machine
     store = JobStore(str(tmp_path / "out"), "long")
     process = cli(tmp_path)
-    wait_for(progressed(store))
+    wait_for(progressed(store), KILL_WAIT_S, what="40 steps of a run before the signal")
     # Ctrl-C in a terminal signals the whole process group; SIGTERM comes to the driver alone
     if stop_signal == signal.SIGINT:
         os.killpg(process.pid, stop_signal)

@@ -1,6 +1,6 @@
 """The virtual device through the real adb server and the real adbutils.
 
-One private adb server (tests/adb_server.py) and one device serve the module; tests that stop
+One private adb server (tests/support/adb_server.py) and one device serve the module; tests that stop
 a device use their own. Every wait has a timeout.
 """
 
@@ -27,7 +27,8 @@ from bubblescope.sim.android.commands import CommandContext, ProgramRegistry
 from bubblescope.sim.android.device_thread import DeviceThread
 from bubblescope.sim.android.errors import ReverseError
 from bubblescope.sim.android.virtual_device import VirtualDevice
-from tests.adb_server import AdbServer, free_port, private_adb_server
+from tests.support.adb_server import AdbServer, free_port, private_adb_server
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -121,12 +122,11 @@ def test_adb_shell_stdin(rig: Rig) -> None:
 
 
 def _wait_for_file(device: VirtualDevice, path: str, size: int, timeout_s: float = 5.0) -> bytes:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def written() -> bool:
         found = device.fs.stat(path)
-        if found is not None and found[1] >= size:
-            break
-        time.sleep(0.05)
+        return found is not None and found[1] >= size
+
+    wait_for(written, timeout_s, what=f"{size} bytes in {path}")
     return device.fs.read(path)
 
 

@@ -23,7 +23,7 @@ def _assert_one_line(err: str, *needles: str) -> None:
 
 
 def test_the_quickstart_is_valid() -> None:
-    job = load_job(Path(__file__).parents[1] / "examples" / "quickstart.yaml")
+    job = load_job(Path(__file__).parents[2] / "examples" / "quickstart.yaml")
     assert job.job_id == "quickstart"
     assert set(job.personas) == {"concentrated", "dispersed"}
     assert list(job.profiles) == ["bilibili-like", "kuaishou-like", "douyin-like", "null", "frozen"]
@@ -86,7 +86,7 @@ def test_missing_persona_file(tmp_path: Path, capsys) -> None:
 
 def test_persona_file_that_fails_validation(tmp_path: Path, capsys) -> None:
     persona = tmp_path / "broken.yaml"
-    source = Path(__file__).parents[1] / "examples" / "personas" / "concentrated.yaml"
+    source = Path(__file__).parents[2] / "examples" / "personas" / "concentrated.yaml"
     text = source.read_text().replace("id: concentrated", "id: broken", 1)
     persona.write_text(text.replace("n_records: 939", "n_records: -1", 1))
     job = write_job(tmp_path, SMALL_JOB.replace("PERSONAS/dispersed.yaml", str(persona)))

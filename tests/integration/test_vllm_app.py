@@ -27,7 +27,7 @@ from bubblescope.serve.vllm_app import (
     serve_config_dict,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "vllm" / "policy-llm.yaml"
 BASE = {"base_model": "/models/Qwen2.5-VL-7B-Instruct", "adapters_dir": "s3://bucket/adapters/"}
 

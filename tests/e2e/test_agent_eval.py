@@ -44,6 +44,7 @@ def test_agent_job_is_filled_with_absolute_paths(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600 + 300)  # the eval command's own timeout, after an SFT run in-process
 def test_eval_command_writes_both_tables(tmp_path, tiny_vlm, ray_local):
     from bubblescope.personas.loader import load_persona
     from bubblescope.trainer.config import TrainConfig
@@ -116,6 +117,7 @@ def test_the_sampling_seed_is_not_the_crowd_seed():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900 + 900 + 60)  # the two commands' timeouts, one after the other
 def test_one_command_trains_every_variant_then_writes_the_tables(tmp_path):
     """`bubblescope agents fidelity`: from nothing to both tables, ablations included, with
     no variant left untrained; a second run reuses every cached step."""

@@ -72,6 +72,6 @@ def test_agent_kind_needs_its_section(tmp_path):
 def test_serve_up_refuses_a_job_without_an_agent(tmp_path):
     path = write_job(tmp_path, SMALL_JOB)
     done = subprocess.run([sys.executable, "-m", "bubblescope.cluster.cli", "serve", "up",
-                           "--job", str(path)], capture_output=True, text=True, timeout=120)
+                           "--job", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "serve up serves agent policies" in done.stderr
     assert done.stderr.count("\n") == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pyarrow.compute as pc
 import pytest
@@ -16,7 +15,10 @@ from bubblescope.cluster.job import load_job
 from bubblescope.cluster.local import AuditOptions, run_audit
 from bubblescope.store import JobStore
 from tests.conftest import write_job
+from tests.support.wait import wait_for
 
+KILL_WAIT_S = 240  # until the audit has made progress and its replica can be killed
+AUDIT_WAIT_S = 600  # for the audit to finish once its replica is back
 JOB = """
     job_id: agent
     seed: 4
@@ -69,7 +71,15 @@ def _replica_names() -> list[str]:
             and "PolicyServer" in a["name"]]
 
 
+def _progressed(store: JobStore, steps: int) -> bool:
+    try:
+        return any(store.next_step(r) >= steps for r in store.run_ids())
+    except FileNotFoundError:  # no step written yet
+        return False
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(KILL_WAIT_S + AUDIT_WAIT_S + 60)
 def test_agent_audit_survives_a_killed_replica(agent_job, ray_local):
     job = load_job(agent_job)
     store = JobStore(job.storage_path, job.job_id)
@@ -77,19 +87,13 @@ def test_agent_audit_survives_a_killed_replica(agent_job, ray_local):
     audit = threading.Thread(target=lambda: codes.append(run_audit(
         job, AuditOptions(progress=False, metrics_port=None))))
     audit.start()
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            if any(store.next_step(r) >= 4 for r in store.run_ids()):
-                break
-        except FileNotFoundError:
-            pass
-        time.sleep(0.2)
+    wait_for(lambda: _progressed(store, 4), KILL_WAIT_S, every_s=0.2,
+             what="four steps of a run before the kill")
     names = _replica_names()
     assert names, "the policy replica should be running mid-audit"
     for name in names:
         ray.kill(ray.get_actor(name, namespace="serve"))
-    audit.join(timeout=600)
+    audit.join(timeout=AUDIT_WAIT_S)
     serve.shutdown()  # leave no policy app (nor Serve's HTTP settings) to later tests
     assert codes == [0]
 

@@ -16,7 +16,8 @@ from bubblescope.devices.scrcpy.options import DEVICE_JAR, ServerOptions
 from bubblescope.devices.spec import ScrcpySpec
 from bubblescope.sim.android.phone_device import PhoneSpec, run_in_thread
 from bubblescope.sim.android.server_jar import build_server_jar
-from tests.adb_server import private_adb_server
+from tests.support.adb_server import private_adb_server
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -51,19 +52,21 @@ def recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
+def _connect(device, socket_name: str):
+    """A connection to the server's socket, or None while it does not listen yet."""
+    try:
+        return device.create_connection(Network.LOCAL_ABSTRACT, socket_name)
+    except Exception:  # adbutils raises its own errors and OSErrors alike for "not yet"
+        return None
+
+
 def start_raw(device, version: str, folder: Path, **options) -> tuple:
     device.sync.push(str(jar(folder, version)), DEVICE_JAR)
     opts = ServerOptions(version=version, scid=0x1234ABCD, tunnel_forward=True, **options)
     shell = device.shell(opts.command(), stream=True)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            first = device.create_connection(Network.LOCAL_ABSTRACT, opts.socket_name)
-            first.settimeout(5)
-            break
-        except Exception:
-            assert time.monotonic() < deadline, "server never listened"
-            time.sleep(0.1)
+    first = wait_for(lambda: _connect(device, opts.socket_name), 10, every_s=0.1,
+                     what=f"the scrcpy server to listen on {opts.socket_name}")
+    first.settimeout(5)
     others = [device.create_connection(Network.LOCAL_ABSTRACT, opts.socket_name)
               for _ in opts.streams[1:]]
     for sock in others:
@@ -133,10 +136,8 @@ def test_client_streams_and_controls_the_phone(rig, version: str) -> None:
     client.start()
     try:
         assert client.device_name == "BubblePhone"
-        deadline = time.monotonic() + 10
-        while not (client.frames_since(0) and client.audio_since(0)):
-            assert time.monotonic() < deadline, client.server_log
-            time.sleep(0.05)
+        wait_for(lambda: client.frames_since(0) and client.audio_since(0), 10,
+                 what="a first frame and audio", detail=lambda: "\n".join(client.server_log))
         frame = client.frames_since(0)[-1]
         assert frame.image.shape == (640, 360, 3) and client.state.video_size == (360, 640)
         before = phone.app_state()
@@ -145,10 +146,8 @@ def test_client_streams_and_controls_the_phone(rig, version: str) -> None:
         cx, cy = (x1 + x2) / 2 * 360 / 720, (y1 + y2) / 2 * 640 / 1280
         client.touch(0, cx, cy)
         client.touch(1, cx, cy, pressure=0.0)
-        deadline = time.monotonic() + 5
-        while phone.app_state().liked == before.liked:
-            assert time.monotonic() < deadline, "the tap did not reach the like button"
-            time.sleep(0.05)
+        wait_for(lambda: phone.app_state().liked != before.liked, 5,
+                 what="the tap to reach the like button")
         client.check()
     finally:
         client.close()

@@ -21,9 +21,14 @@ import yaml
 
 from bubblescope.metrics.dashboards import build_dashboard, panel_queries
 from bubblescope.metrics.exporter import DEVICE_STATES, Exporter, start_exporter
-from tests.prometheus_server import PrometheusServer, Sample, require_binary, running_prometheus
+from tests.support.prometheus_server import (
+    PrometheusServer,
+    Sample,
+    require_binary,
+    running_prometheus,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 JOB = "itest"
 J = f'job="{JOB}"'

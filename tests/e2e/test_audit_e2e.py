@@ -10,7 +10,7 @@ from pathlib import Path
 from bubblescope.cluster.job import load_job
 from bubblescope.cluster.local import AuditOptions, run_audit
 from tests.conftest import EXAMPLES, write_job
-from tests.prometheus_server import free_port, running_prometheus
+from tests.support.prometheus_server import free_port, running_prometheus
 
 LIVE_JOB = """
     job_id: live
