@@ -15,6 +15,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
@@ -31,10 +32,14 @@ from bubblescope.store import JobStore
 log = logging.getLogger(__name__)
 
 
+# A Ray actor handle of a DeviceActor; Ray's stubs cannot type calls of its remote methods.
+DeviceActorHandle = Any
+
+
 @dataclass
 class DeviceSlot:
     serial: str
-    handle: object | None = None
+    handle: DeviceActorHandle | None = None
     state: str = "idle"  # idle | starting | running | restarting | offline | failed | stopped
     restarts: int = 0
     reconnects: int = 0  # times the device dropped off and came back
@@ -149,6 +154,8 @@ class Coordinator:
 
     async def _reconnect(self, slot: DeviceSlot) -> bool:
         """The device dropped off: mark it offline, wait until it is back, resume there."""
+        if slot.handle is None:  # no actor left to wait through
+            return False
         slot.state = "offline"
         timeout = self.devices.online_timeout_s
         log.warning("device %s went offline; waiting up to %.0f s", slot.serial, timeout)

@@ -43,7 +43,9 @@ def _models(field: Any) -> list[type[BaseModel]]:
 def _variant(field: Any, tag: str) -> type[BaseModel] | None:
     """The variant of a discriminated union `field` that `tag` names, if `tag` is one."""
     name = getattr(field, "discriminator", None)
-    for model in _models(field) if isinstance(name, str) else []:
+    if not isinstance(name, str):
+        return None
+    for model in _models(field):
         if tag in get_args(model.model_fields[name].annotation):
             return model
     return None

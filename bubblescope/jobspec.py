@@ -24,7 +24,7 @@ JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 DevicesSpec = Annotated[SimDevicesSpec | AdbDevicesSpec, Field(discriminator="backend")]
 PolicySpec = Annotated[PersonaStatsPolicySpec | RandomPolicySpec | ServedAgentPolicySpec,
                        Field(discriminator="kind")]
-BACKENDS = {"sim": SimDevicesSpec, "adb": AdbDevicesSpec}
+BACKENDS: dict[str, type[BaseModel]] = {"sim": SimDevicesSpec, "adb": AdbDevicesSpec}
 
 
 def _tagged(data: Any, section: str, tag: str, default: str, variants: dict) -> Any:
