@@ -76,7 +76,8 @@ class PersonaStatsPolicy(_Seeded):
         category = stats.categories.get(main) if main else None
         n = category.n if category else 0
         use_own = category is not None and self.rng.random() < n / (n + self.prior_weight)
-        sample = category.durations if use_own else stats.duration_sample
+        sample = category.durations if category is not None and use_own \
+            else stats.duration_sample
         watch = float(sample[int(self.rng.integers(len(sample)))])
         return Action(
             watch_s=_cap(watch, observation),

@@ -75,4 +75,5 @@ def load_model(path: str | Path, *, dtype: str = "auto", device: str = "cpu"):
         model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype)
     except (OSError, ValueError, KeyError) as error:
         raise ModelLoadError(f"{folder}: cannot load the model: {error}") from error
-    return model.to(device)
+    # transformers types `to` through a decorator whose signature mypy reads as (model)
+    return model.to(device)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +30,7 @@ from bubblescope.personas.analyser import QUICK_SKIP_S, analyse
 from bubblescope.personas.errors import DatasetError
 from bubblescope.personas.schema import Persona, Session, UtcDatetime
 
-FORMAT = "bubblescope-sessions"
+FORMAT: Final = "bubblescope-sessions"
 VERSION = 1
 INDEX_FILE = "dataset.json"
 SESSION_FILE = "session.json"

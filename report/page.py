@@ -7,6 +7,7 @@ section says so when it has nothing to show rather than failing.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,8 +112,8 @@ def _param(value: object) -> str:
 def _platforms(summary: dict, job: ResolvedJob) -> str:
     profiles = summary.get("platforms")
     if not profiles:
-        names = ", ".join(esc(n) for n in _platform_names(summary, job))
-        return f"<p>{names}</p>" + empty("No simulated profile parameters for these platforms.")
+        shown = ", ".join(esc(n) for n in _platform_names(summary, job))
+        return f"<p>{shown}</p>" + empty("No simulated profile parameters for these platforms.")
     names = list(profiles)
     keys = [k for k in profiles[names[0]] if k not in ("name", "description")]
     rows = [["description", *[esc(profiles[n].get("description", "")) for n in names]]]
@@ -163,10 +164,14 @@ def _diversity(summary: dict, steps: pa.Table, job: ResolvedJob) -> str:
             f"band: min to max.</p>")
     order = _platform_names(summary, job)
     plots = [guarded(f"the diversity plot of {persona}",
-                     lambda p=persona: diversity_figure(p, _in_order(series[p], order), window,
-                                                        palette))
+                     partial(_diversity_plot, persona, series, order, window, palette))
              for persona in _ordered(list(job.personas), set(series))]
     return note + "".join(plots)
+
+
+def _diversity_plot(persona: str, series: dict, order: list[str], window: int,
+                    palette: dict) -> str:
+    return diversity_figure(persona, _in_order(series[persona], order), window, palette)
 
 
 def _in_order(by_platform: dict, order: list[str]) -> dict:
