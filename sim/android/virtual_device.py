@@ -161,10 +161,6 @@ class VirtualDevice:
         """The listening sockets (tests check what they are bound to)."""
         return list(self._server.sockets) if self._server else []
 
-    @property
-    def online_transports(self) -> int:
-        return sum(1 for transport in self._transports if transport.online)
-
     async def stop(self) -> None:
         """Stop listening and drop every connection: adb servers see the device go away."""
         server, self._server = self._server, None
