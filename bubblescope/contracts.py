@@ -1,4 +1,4 @@
-"""The typed contracts that cross part boundaries (DESIGN.md, "Contracts").
+"""The typed contracts that cross part boundaries (docs/architecture.md#contracts).
 
 Keep these names stable: extend them, don't rename them.
 """

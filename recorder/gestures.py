@@ -1,4 +1,4 @@
-"""A person's touches, read from `getevent -lt` (PROTOCOLS.md C.2), turned into gestures.
+"""A person's touches, read from `getevent -lt` (docs/architecture.md#getevent), turned into gestures.
 
 On a real phone the kernel's input events are the only record of what the person's fingers
 did: `input` and scrcpy inject above the kernel, but a human touches the panel itself. The
@@ -106,7 +106,7 @@ class AxisRange:
     maximum: int
 
     def to_pixels(self, raw: int, size: int) -> float:
-        """PROTOCOLS.md C.2: px = (raw - min) * size / (max - min + 1)."""
+        """docs/architecture.md#getevent: px = (raw - min) * size / (max - min + 1)."""
         return (raw - self.minimum) * size / (self.maximum - self.minimum + 1)
 
 

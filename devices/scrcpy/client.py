@@ -1,5 +1,5 @@
 """A scrcpy client over adbutils: push the server, start it, read its video and audio, send
-control messages. Forward tunnel through adb (no TCP port on the host), as PROTOCOLS.md D
+control messages. Forward tunnel through adb (no TCP port on the host), as docs/architecture.md#scrcpy-tunnel
 describes. Readers run in threads and hand decoded frames and audio to callbacks; every wait
 has a timeout and a broken stream is reported, never waited on forever.
 """

@@ -1,7 +1,7 @@
 """scrcpy control messages (client -> server) and device messages (server -> client).
 
 Each message starts with a type byte; integers are big-endian; there is no length prefix at
-message level, so a reader must know every type's layout (PROTOCOLS.md A.6). Touch positions
+message level, so a reader must know every type's layout (docs/architecture.md#scrcpy-control-messages). Touch positions
 are in video-frame pixels and carry the current video size, which the server checks.
 """
 

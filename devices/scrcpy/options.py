@@ -2,7 +2,7 @@
 
 The server is started through `app_process` with the exact client version followed by
 `key=value` arguments; it compares versions by string equality and refuses a mismatch before
-touching any socket (PROTOCOLS.md A.1, A.7).
+touching any socket (docs/architecture.md#scrcpy-server-start).
 """
 
 from __future__ import annotations

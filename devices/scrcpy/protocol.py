@@ -2,7 +2,7 @@
 
 One module for both sides: the production client decodes what the server sends and encodes
 control messages; the virtual device's emulated server does the reverse. Facts from the scrcpy
-sources as summarised in PROTOCOLS.md (A.3, A.4, A.6, A.8). All integers are big-endian.
+sources as summarised in docs/architecture.md#scrcpy-stream-headers and the sections after it. All integers are big-endian.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ CODEC_NAMES = {value: name for name, value in CODEC_IDS.items()}
 
 @dataclass(frozen=True)
 class Dialect:
-    """What differs between server generations on the wire (PROTOCOLS.md A.8)."""
+    """What differs between server generations on the wire (docs/architecture.md#scrcpy-versions)."""
 
     version: str
     session_packets: bool  # 4.x: video header is the codec id only, sizes come in session packets

@@ -1,6 +1,6 @@
 """One ADB stream as the device's services see it: a bidirectional byte pipe with back-pressure.
 
-Flow control follows the transport rules both ways (PROTOCOLS.md B.3):
+Flow control follows the transport rules both ways (docs/architecture.md#adb-streams):
 - outbound, at most one WRTE is unacknowledged: `write()` waits for the host's OKAY before it
   sends the next chunk, so a program writing faster than the host reads is slowed down;
 - inbound, the OKAY for a host WRTE is sent when a reader has taken that chunk, so a handler

@@ -3,7 +3,7 @@
 It reads messages, answers the host's CNXN, keeps the stream table (our local id <-> the
 host's id) and runs one service task per accepted OPEN. Anything malformed (bad magic, an
 oversize payload, an unknown command) ends this connection only, with a warning: the device
-keeps serving its other connections (PROTOCOLS.md B.1-B.3, D.1-D.2).
+keeps serving its other connections (docs/architecture.md#adb-wire, docs/architecture.md#adb-streams, docs/architecture.md#adb-server).
 """
 
 from __future__ import annotations

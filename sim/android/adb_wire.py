@@ -1,7 +1,7 @@
 """The ADB transport's wire format: 24-byte message headers, constants, checksum, banner.
 
 Everything here is pure (bytes in, bytes out) so it can be tested byte for byte against the
-protocol tables (PROTOCOLS.md B.1) without a socket. The header is six little-endian u32
+protocol tables (docs/architecture.md#adb-wire) without a socket. The header is six little-endian u32
 words: command, arg0, arg1, data_length, data_check, magic (= command XOR 0xFFFFFFFF).
 """
 

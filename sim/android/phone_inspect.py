@@ -3,7 +3,7 @@
 dumpsys texts carry the lines clients grep for (adbutils: `orientation=`, `mCurrentFocus=`,
 `mResumedActivity:`, `ACTIVITY pkg/act ... pid=`, `mHoldingDisplaySuspendBlocker=`, battery
 `key: value` lines, package `versionName=`...), in Android 13's layout, with the rest trimmed.
-getevent follows toolbox/getevent.c (PROTOCOLS.md C.2): its flags, its `add device` header,
+getevent follows toolbox/getevent.c (docs/architecture.md#getevent): its flags, its `add device` header,
 its `-p` listing, and one line per event, flushed per line, until the stream is cancelled.
 """
 

@@ -1,7 +1,7 @@
 """The phone's programs, as the device shell runs them: `input`, `uiautomator`, `am`, `monkey`,
 `pm`, `wm`, `screencap`, `settings`, and (from phone_inspect) `dumpsys` and `getevent`.
 
-Outputs follow Android 13 where clients parse them (PROTOCOLS.md B.6 and C): adbutils' regexes,
+Outputs follow Android 13 where clients parse them (docs/architecture.md#adbutils, docs/architecture.md#uiautomator-dump, docs/architecture.md#getevent): adbutils' regexes,
 uiautomator's "UI hierchary dumped to:" (sic), getevent's fixed columns. Errors go to stderr
 with a non-zero status, as Android's shell commands do (cmd-based tools exit 255).
 """

@@ -1,6 +1,6 @@
 """The scrcpy server, emulated on the virtual device: what `app_process ... Server` runs.
 
-It behaves as the real server of the pushed jar's version does on the wire (PROTOCOLS.md A):
+It behaves as the real server of the pushed jar's version does on the wire (docs/architecture.md#scrcpy-server-start):
 options parsed and the version compared first; sockets connected by reverse tunnel (the
 device opens them) or accepted on the abstract socket (forward tunnel, dummy byte first);
 the device name, codec headers, then 12-byte-framed H.264 and Opus/raw packets; control

@@ -1,4 +1,4 @@
-"""Which service answers an OPEN: dispatch on the destination's prefix (PROTOCOLS.md B.4).
+"""Which service answers an OPEN: dispatch on the destination's prefix (docs/architecture.md#adb-services).
 
 Returns the coroutine function that serves the stream, or None so the transport refuses the
 OPEN with CLSE(0, host id). `framebuffer:`, `abb:`, `jdwp`, `track-*` and the other services

@@ -1,4 +1,4 @@
-"""The `shell:`, `shell,v2,...:` and `exec:` services (PROTOCOLS.md B.4).
+"""The `shell:`, `shell,v2,...:` and `exec:` services (docs/architecture.md#adb-services).
 
 - v1 (`shell:cmd`, `exec:cmd`): stdout and stderr merged, raw bytes, then CLSE; no status.
 - v2 (`shell,v2[,raw|,pty][,TERM=x]:cmd`): packets `u8 id, u32 LE length, data`; the host

@@ -1,4 +1,4 @@
-"""The `sync:` service, protocol v1 (PROTOCOLS.md B.4), over the virtual file system.
+"""The `sync:` service, protocol v1 (docs/architecture.md#adb-services), over the virtual file system.
 
 Requests are `id(4) u32-LE length, payload`, and may arrive split across WRTEs (we read
 exact byte counts from the stream). Every response record goes out in one `write()`, hence

@@ -59,7 +59,7 @@ Gesture = Tap | Swipe
 
 
 def format_event(event: InputEvent, labels: bool, timestamps: bool, device: str | None) -> str:
-    """One getevent line, as toolbox/getevent.c's print_event writes it (PROTOCOLS.md C.2)."""
+    """One getevent line, as toolbox/getevent.c's print_event writes it (docs/architecture.md#getevent)."""
     head = ""
     if timestamps:
         seconds, micros = divmod(int(round(event.time * 1_000_000)), 1_000_000)

@@ -1,6 +1,6 @@
 """The `uiautomator dump` XML of a view tree, byte for byte as Android writes it.
 
-AOSP's AccessibilityNodeInfoDumper serialises with kxml (PROTOCOLS.md C.1): one line, the
+AOSP's AccessibilityNodeInfoDumper serialises with kxml (docs/architecture.md#uiautomator-dump): one line, the
 `standalone='yes'` declaration, a fixed attribute order, booleans as true/false, bounds as
 `[x1,y1][x2,y2]` clipped to the display, leaves self-closed as `<node ... />`. Drivers parse
 this with regexes as often as with XML parsers, so the exact bytes matter, not just the tree.

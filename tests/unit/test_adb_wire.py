@@ -1,4 +1,4 @@
-"""The ADB wire format byte for byte (PROTOCOLS.md B.1): header layout, magic, checksum,
+"""The ADB wire format byte for byte (docs/architecture.md#adb-wire): header layout, magic, checksum,
 the device banner, and round trips over arbitrary messages."""
 
 from __future__ import annotations

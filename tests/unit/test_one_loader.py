@@ -1,4 +1,4 @@
-"""DESIGN.md: one loader maps the job's specs to concrete classes, the only place that
+"""docs/architecture.md#parts: one loader maps the job's specs to concrete classes, the only place that
 chooses. No library module but actors/loader.py instantiates a concrete device, policy or
 classifier (tests and benchmarks may)."""
 

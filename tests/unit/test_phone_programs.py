@@ -1,5 +1,5 @@
 """The phone's programs, called as the device shell calls them, with outputs checked against
-what adbutils and Android tooling parse (PROTOCOLS.md B.6 and C)."""
+what adbutils and Android tooling parse (docs/architecture.md#adbutils, docs/architecture.md#uiautomator-dump, docs/architecture.md#getevent)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scrcpy byte layouts against the protocol documentation (PROTOCOLS.md A.3, A.4, A.6, A.8)."""
+"""scrcpy byte layouts against the protocol documentation (docs/architecture.md#scrcpy-stream-headers, docs/architecture.md#scrcpy-media-packets, docs/architecture.md#scrcpy-control-messages, docs/architecture.md#scrcpy-versions)."""
 
 from __future__ import annotations
 
