@@ -6,6 +6,7 @@ is reported the same way: the file, the dotted key, the reason, and what is allo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -16,21 +17,37 @@ from pydantic import BaseModel, ValidationError
 from bubblescope.errors import ConfigError
 
 
-def read_mapping(path: Path, error: type[ConfigError], what: str) -> dict[str, Any]:
-    """The mapping a YAML (or JSON) file holds; `error` names `path` on any failure."""
+def read_text(path: Path, error: type[ConfigError], what: str) -> str:
+    """The UTF-8 text of `path`; `error` names the file when it cannot be read or decoded."""
     try:
-        data = yaml.safe_load(path.read_text("utf-8"))
+        return path.read_text("utf-8")
     except OSError as exc:
         raise error(f"cannot read {what} ({exc.strerror}); check the path",
                     source=str(path)) from exc
     except UnicodeDecodeError as exc:
         raise error(f"not UTF-8 text (byte {exc.start}); save the {what} as UTF-8",
                     source=str(path)) from exc
+
+
+def read_mapping(path: Path, error: type[ConfigError], what: str) -> dict[str, Any]:
+    """The mapping a YAML (or JSON) file holds; `error` names `path` on any failure."""
+    text = read_text(path, error, what)
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise error(f"not valid YAML: {str(exc).splitlines()[0]}", source=str(path)) from exc
     if not isinstance(data, dict):
         raise error(f"a {what} holds one mapping of keys", source=str(path))
     return data
+
+
+def read_json(path: Path, error: type[ConfigError], what: str) -> Any:
+    """The value a JSON file holds; `error` names `path` on any failure."""
+    text = read_text(path, error, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"not valid JSON: {exc}", source=str(path)) from exc
 
 
 def _models(field: Any) -> list[type[BaseModel]]:

@@ -12,7 +12,6 @@ index is regenerated from the folders, never edited in place, so it cannot drift
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from bubblescope.config_files import validate
+from bubblescope.config_files import read_json, validate
 from bubblescope.personas.analyser import QUICK_SKIP_S, analyse
 from bubblescope.personas.errors import DatasetError
 from bubblescope.personas.schema import Persona, Session, UtcDatetime
@@ -71,18 +70,6 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise DatasetError(f"cannot read {what} ({exc.strerror})", source=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8",
-                           source=str(path)) from exc
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"not valid JSON: {exc}", source=str(path)) from exc
-
-
 def session_dir(dataset_dir: str | Path, session: Session) -> Path:
     return Path(dataset_dir) / session.collector / session.session_id
 
@@ -112,7 +99,7 @@ def _counts(dataset_dir: Path) -> dict[str, ParticipantCount]:
     sessions: Counter[str] = Counter()
     records: Counter[str] = Counter()
     for path in session_files(dataset_dir):
-        data = _read_json(path, "session file")
+        data = read_json(path, DatasetError, "session file")
         participant = path.parent.parent.name
         sessions[participant] += 1
         records[participant] += len(data.get("records", ())) if isinstance(data, dict) else 0
@@ -141,7 +128,7 @@ def read_index(dataset_dir: str | Path) -> DatasetIndex:
     if not path.is_file():
         raise DatasetError(f"not a session dataset: no {INDEX_FILE} (make one with "
                            "`bubblescope dataset import-personaact`)", source=str(dataset_dir))
-    data = _read_json(path, "dataset index")
+    data = read_json(path, DatasetError, "dataset index")
     if not isinstance(data, dict):
         raise DatasetError("the index holds one JSON object", source=str(path))
     return validate(DatasetIndex, data, DatasetError, str(path))
@@ -150,7 +137,7 @@ def read_index(dataset_dir: str | Path) -> DatasetIndex:
 def read_session(path: str | Path) -> Session:
     """One session.json, validated, and checked against the folders it sits in."""
     path = Path(path)
-    data = _read_json(path, "session file")
+    data = read_json(path, DatasetError, "session file")
     if not isinstance(data, dict):
         raise DatasetError("a session file holds one JSON object", source=str(path))
     session: Session = validate(Session, data, DatasetError, str(path))

@@ -15,7 +15,6 @@ Every file is validated before anything is written: a bad file stops the import 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bubblescope.config_files import validate
+from bubblescope.config_files import read_json, validate
 from bubblescope.personas.dataset import SAFE_NAME, write_index, write_session
 from bubblescope.personas.errors import DatasetError
 from bubblescope.personas.schema import Session, TraceAction, TraceRecord
@@ -120,15 +119,7 @@ def _session(raw: _SourceSession) -> Session:
 
 def load_source(path: Path) -> Session:
     """One PersonaAct session file as a dataset Session, or DatasetError naming file and key."""
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise DatasetError(f"cannot read ({exc.strerror})", source=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8",
-                           source=str(path)) from exc
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"not valid JSON: {exc}", source=str(path)) from exc
+    data = read_json(path, DatasetError, "PersonaAct session file")
     if not isinstance(data, dict):
         raise DatasetError("a PersonaAct session file holds one JSON object", source=str(path))
     raw: _SourceSession = validate(_SourceSession, data, DatasetError, str(path))
