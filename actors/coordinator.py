@@ -146,7 +146,7 @@ class Coordinator:
             except RayTaskError as exc:
                 if not isinstance(exc.cause, DeviceOffline) or not await self._reconnect(slot):
                     attempts = self._failed(slot, run, exc, attempts + 1)
-            except (RayActorError, GetTimeoutError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RayActorError, GetTimeoutError) as exc:
                 attempts = self._failed(slot, run, exc, attempts + 1)
             if attempts > self.spec.devices.max_restarts or self.stopping:
                 live.state = "stopped" if self.stopping else "failed"
@@ -161,7 +161,7 @@ class Coordinator:
         log.warning("device %s went offline; waiting up to %.0f s", slot.serial, timeout)
         try:
             await self._call(slot.handle.wait_online.remote(timeout), timeout + 30)
-        except (RayTaskError, RayActorError, GetTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RayTaskError, RayActorError, GetTimeoutError) as exc:
             log.warning("device %s stayed offline: %s", slot.serial, exc)
             return False
         slot.reconnects += 1

@@ -14,7 +14,7 @@ from bubblescope.actors.plan import RunSpec
 from bubblescope.actors.stepper import Chunk, RunStepper
 from bubblescope.jobspec import DevicesSpec, PolicySpec
 from bubblescope.personas.schema import Persona
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.in_process_device import SimWorld
 
 
 class DeviceActor:

@@ -13,5 +13,5 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError
 
 
-class ActorsError(BubblescopeError):
-    code = "actors"
+class ActorsError(BubblescopeError, code="actors"):
+    """The root of every error the actors part raises."""

@@ -30,7 +30,7 @@ from bubblescope.jobspec import DevicesSpec, PolicySpec
 from bubblescope.perception.classifier import Classifier, SimTruthClassifier
 from bubblescope.personas.schema import Persona
 from bubblescope.sim.catalogue import CatalogueConfig
-from bubblescope.sim.device import InProcessDevice, SimWorld
+from bubblescope.sim.in_process_device import InProcessDevice, SimWorld
 from bubblescope.sim.spec import SimDevicesSpec
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -90,7 +90,7 @@ class RunStepper:
             category_truth=truth.category if truth else None, decided_watch_s=decided.watch_s,
             reversed=phase.reversed, action=action,
             latency=StageLatency(observe=t1 - t0, decide=t2 - t1, act=t3 - t2),
-            recorded_at=datetime.now(timezone.utc),
+            recorded_at=datetime.now(UTC),
         )
         self.history.append(HistoryItem(observation, action))
         self.next_step += 1

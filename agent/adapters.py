@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bubblescope.agent.errors import AdapterError
@@ -55,7 +55,7 @@ def register_adapter(source: str | Path, adapters_dir: str | Path, persona: str,
     shutil.copytree(source, staging)
     record = {**manifest, "persona": persona, "name": name,
               "prompt": prompt.model_dump(mode="json"),
-              "registered_at": datetime.now(timezone.utc).isoformat()}
+              "registered_at": datetime.now(UTC).isoformat()}
     (staging / MANIFEST).write_text(json.dumps(record, indent=2, default=str), "utf-8")
     if target.exists():
         shutil.rmtree(target)

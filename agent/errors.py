@@ -16,23 +16,17 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError, ConfigError
 
 
-class AgentError(BubblescopeError):
-    code = "agent"
+class AgentError(BubblescopeError, code="agent"):
+    """The root of every error the agent part raises."""
 
 
-class ModelLoadError(AgentError, ConfigError):
+class ModelLoadError(AgentError, ConfigError, code="agent.model-load"):
     """The message is one line naming the model folder and what is wrong with it."""
 
-    code = "agent.model-load"
 
-
-class AdapterError(AgentError, ConfigError):
+class AdapterError(AgentError, ConfigError, code="agent.adapter"):
     """The message is one line naming the adapter (persona and path) and what is wrong."""
 
-    code = "agent.adapter"
 
-
-class PolicyUnavailable(AgentError):
+class PolicyUnavailable(AgentError, code="agent.policy-unavailable"):
     """The policy app gave no decision within the deadline; the message names the app."""
-
-    code = "agent.policy-unavailable"

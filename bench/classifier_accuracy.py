@@ -32,18 +32,18 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 from steps_report import cpu_model, load_average, write_section
 
-from bubblescope.contracts import Action, Observation
+from bubblescope.contracts import Observation
 from bubblescope.perception.embeddings import load_encoder
 from bubblescope.perception.text_classifier import TextCategoryClassifier, TextClassifierConfig
-from bubblescope.sim.catalogue import Catalogue, CatalogueConfig, build_catalogue
-from bubblescope.sim.device import SIM_EPOCH, InProcessDevice, SimWorld
+from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
+from bubblescope.sim.in_process_device import SIM_EPOCH, observe_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Category classifier accuracy (text embeddings)"
@@ -52,37 +52,12 @@ SPEED_SAMPLE = 256  # test observations per timed pass
 
 
 # -- the test data ----------------------------------------------------------------------------
-def sim_observation(catalogue: Catalogue, video: int) -> Observation:
-    """What `InProcessDevice.observe()` shows for `video` (checked by `check_against_device`)."""
-    text = catalogue.text(video)
-    likes = int(catalogue.video_weight[video] * 20_000) + 3
-    screen = (f"{text.title}\n@{text.creator}\n{text.caption}\n"
-              f"{likes} likes  {likes // 9} comments  {likes // 30} shares")
-    return Observation(device_time=SIM_EPOCH, transcript=text.transcript, on_screen_text=screen,
-                       video_id=catalogue.video_id(video),
-                       video_duration_s=float(catalogue.video_duration[video]))
-
-
-def check_against_device(config: CatalogueConfig, videos: int = 20) -> None:
-    """Fail loudly if the device's observation format has drifted from `sim_observation`."""
-    world = SimWorld(catalogue=config)
-    device = InProcessDevice("bench-check", world)
-    device.open_feed(next(iter(world.profiles)), "bench", seed=0)
-    for _ in range(videos):
-        seen = device.observe()
-        index = int(str(seen.video_id).rsplit("-", 1)[1])
-        ours = sim_observation(device.catalogue, index)
-        if (ours.on_screen_text, ours.transcript) != (seen.on_screen_text, seen.transcript):
-            raise SystemExit("sim_observation no longer matches InProcessDevice.observe()")
-        device.act(Action(watch_s=1.0))
-
-
 def draw(seed: int, n: int, sample_seed: int) -> tuple[list[Observation], list[str]]:
     """N distinct videos of catalogue `seed`, uniformly, with their true categories."""
     catalogue = build_catalogue(CatalogueConfig(seed=seed))
     rng = np.random.default_rng(sample_seed)
     videos = [int(v) for v in rng.choice(catalogue.n_videos, n, replace=False)]
-    return ([sim_observation(catalogue, v) for v in videos],
+    return ([observe_video(catalogue, v, SIM_EPOCH) for v in videos],
             [catalogue.category(v) for v in videos])
 
 
@@ -288,8 +263,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    began, load_before = datetime.now(timezone.utc), load_average()
-    check_against_device(CatalogueConfig(seed=args.seed))
+    began, load_before = datetime.now(UTC), load_average()
     test, truth = draw(args.seed, args.n, 0)
     results, timing = measure(args, test)
     text = section(args, results, timing, truth, began, f"{load_before} / {load_average()}")

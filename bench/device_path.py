@@ -18,7 +18,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 costs[(server_fps, fps)] = decode_cost(packets, fps, 10.0)
         latency = frame_latency(folder, jar)
         steps = step_costs(folder, jar, args.steps)
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     text = (f"{TITLE}\n\nMachine: {machine_line()}.  \nDate (UTC): {date}. Command: "
             f"`.venv/bin/python bench/device_path.py --steps {args.steps}`.\n\n"
             f"{table(costs, latency, steps)}\n")

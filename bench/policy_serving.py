@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S", "1")
@@ -35,7 +35,7 @@ from bubblescope.personas.loader import load_persona  # noqa: E402
 from bubblescope.serve.engine import EchoEngine, TransformersEngine  # noqa: E402
 from bubblescope.serve.policy_app import deploy_policy  # noqa: E402
 from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue  # noqa: E402
-from bubblescope.sim.device import observe_video  # noqa: E402
+from bubblescope.sim.in_process_device import observe_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -47,7 +47,7 @@ GENERATION = GenerationSpec(max_new_tokens=32)
 
 def observations(n: int):
     catalogue = build_catalogue(CatalogueConfig())
-    clock = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    clock = datetime(2026, 1, 1, tzinfo=UTC)
     return [observe_video(catalogue, video, clock) for video in range(0, 7 * n, 7)]
 
 
@@ -154,7 +154,7 @@ def report(rows, args) -> None:
     lines = [
         "## Policy serving: decisions per second, in-process vs Ray Serve (tiny Qwen2.5-VL)",
         "", f"Machine: {machine_line()}.  ",
-        f"Date (UTC): {datetime.now(timezone.utc):%Y-%m-%d %H:%M}. Command: `.venv/bin/python "
+        f"Date (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M}. Command: `.venv/bin/python "
         f"bench/policy_serving.py --seconds {args.seconds:g}`. Greedy, up to "
         f"{GENERATION.max_new_tokens} new tokens, prompt without frames.", "",
         "| path | concurrent devices | adapters | decisions/s | p50 ms | p99 ms |",

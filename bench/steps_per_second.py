@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -248,7 +248,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    began, load_before = datetime.now(timezone.utc), load_average()
+    began, load_before = datetime.now(UTC), load_average()
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         print(f"warning: load average {load_before} on {os.cpu_count()} CPUs; other work will "
               "lower the rates measured", file=sys.stderr)

@@ -13,7 +13,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ray
@@ -60,7 +60,7 @@ def main() -> None:
             rows.append((algorithm, result.metrics, time.perf_counter() - began))
     lines = ["## Training throughput on the tiny Qwen2.5-VL (CPU, one Ray Train worker)", "",
              f"Machine: {machine_line()}.  ",
-             f"Date (UTC): {datetime.now(timezone.utc):%Y-%m-%d %H:%M}. Command: `.venv/bin/"
+             f"Date (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M}. Command: `.venv/bin/"
              f"python bench/training_throughput.py --samples {args.samples}`. Prompt: "
              f"{PROMPT}; SFT LoRA r 64, GRPO LoRA r 8 with 4 generations of up to 32 tokens.",
              "", "| algorithm | samples | steps | samples/s (training loop) | wall s |",

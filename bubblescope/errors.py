@@ -27,7 +27,15 @@ from __future__ import annotations
 
 
 class BubblescopeError(Exception):
+    """The root of every error bubblescope raises; ``code`` names its kind."""
+
     code = "bubblescope"
+
+    def __init_subclass__(cls, code: str = "", **kwargs: object) -> None:
+        # A subclass names its code in its class line; one that names none keeps its parent's.
+        super().__init_subclass__(**kwargs)
+        if code:
+            cls.code = code
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -43,28 +51,24 @@ def _rebuild(cls: type[BubblescopeError], message: str) -> BubblescopeError:
     return error
 
 
-class ConfigError(BubblescopeError):
+class ConfigError(BubblescopeError, code="bubblescope.config"):
     """Something the user wrote (a job file, a persona file, a flag) is invalid.
 
     The message is one line naming the file, the key and what to do.
     """
-
-    code = "bubblescope.config"
 
     def __init__(self, message: str, *, source: str = "", key: str = "") -> None:
         where = ": ".join(part for part in (source, key) if part)
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class UnreachableError(BubblescopeError):
+class UnreachableError(BubblescopeError, code="bubblescope.unreachable"):
     """A Ray cluster, a Ray address, an adb server or a device does not answer.
 
     Not the user's file: the same command works once the peer is up. The message names the
     address and how to bring it up.
     """
 
-    code = "bubblescope.unreachable"
 
-
-class StorageError(BubblescopeError):
-    code = "bubblescope.storage"
+class StorageError(BubblescopeError, code="bubblescope.storage"):
+    """The job store is unreadable, inconsistent or unwritable."""

@@ -18,33 +18,29 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError, ConfigError, UnreachableError
 
 
-class ClusterError(BubblescopeError):
-    code = "cluster"
+class ClusterError(BubblescopeError, code="cluster"):
+    """The root of every error the cluster part raises."""
 
 
-class JobFileError(ClusterError, ConfigError):
-    code = "cluster.job-file"
+class JobFileError(ClusterError, ConfigError, code="cluster.job-file"):
+    """A job file, or a key in it, is wrong."""
 
 
-class JobConflictError(ClusterError):
+class JobConflictError(ClusterError, code="cluster.job-conflict"):
     """The job id already holds results of a different spec, or the job is running."""
 
-    code = "cluster.job-conflict"
+
+class ClusterUnreachableError(ClusterError, UnreachableError, code="cluster.unreachable"):
+    """No Ray cluster or dashboard answers at the address."""
 
 
-class ClusterUnreachableError(ClusterError, UnreachableError):
-    code = "cluster.unreachable"
+class ClusterAuthError(ClusterError, ConfigError, code="cluster.auth"):
+    """The cluster wants a token we do not have."""
 
 
-class ClusterAuthError(ClusterError, ConfigError):
-    code = "cluster.auth"
+class SubmissionNotFoundError(ClusterError, ConfigError, code="cluster.submission-not-found"):
+    """No submission by that id is on the cluster."""
 
 
-class SubmissionNotFoundError(ClusterError, ConfigError):
-    code = "cluster.submission-not-found"
-
-
-class ClusterRequestError(ClusterError):
+class ClusterRequestError(ClusterError, code="cluster.request"):
     """The dashboard answered, but refused or failed the request."""
-
-    code = "cluster.request"

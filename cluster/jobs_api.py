@@ -17,7 +17,6 @@ RAY_ADDRESS, when set, override it; we say so.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ipaddress
 import os
@@ -131,7 +130,7 @@ def cluster_errors(address: str) -> Iterator[None]:
         raise _auth_error(address, str(exc).splitlines()[0]) from exc
     except aiohttp.WSServerHandshakeError as exc:
         raise _http_error(address, exc.status, exc.message) from exc
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise ClusterUnreachableError(f"cannot reach the Ray dashboard at {address} "
                                       f"({_reason(exc)}); {FIX_ADDRESS}") from exc
     except RuntimeError as exc:

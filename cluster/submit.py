@@ -96,7 +96,7 @@ async def _tail(client, submission_id: str, deadline: float) -> bool:
                 chunk = await asyncio.wait_for(chunks.__anext__(), left)
             except StopAsyncIteration:
                 return True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
             sys.stdout.write(chunk)
             sys.stdout.flush()

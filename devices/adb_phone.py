@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import adbutils
@@ -155,7 +155,7 @@ class AdbPhone(Device):
         step = max(1, len(frames) // self.spec.frames_per_observation)
         chosen = frames[::step][-self.spec.frames_per_observation:]
         return Observation(
-            device_time=datetime.fromtimestamp(self._clock.now(), timezone.utc),
+            device_time=datetime.fromtimestamp(self._clock.now(), UTC),
             frames=tuple(_rgb_frame(f) for f in chosen),
             transcript=self._transcript(view),
             on_screen_text=self._screen_text(view.nodes),

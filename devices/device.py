@@ -1,6 +1,6 @@
 """The device interface a DeviceActor drives: one phone (real or virtual) with one account.
 
-Implementations: the in-process simulated device (`bubblescope.sim.device`) and the adb +
+Implementations: the in-process simulated device (`bubblescope.sim.in_process_device`) and the adb +
 scrcpy phone (`adb_phone.py`). `actors/loader.py` is the one place that picks the class, by
 the type of the job's devices spec.
 """

@@ -23,53 +23,37 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError, ConfigError, UnreachableError
 
 
-class DevicesError(BubblescopeError):
-    code = "devices"
+class DevicesError(BubblescopeError, code="devices"):
+    """The root of every error the devices part raises."""
 
 
-class DeviceError(DevicesError):
+class DeviceError(DevicesError, code="devices.failed"):
     """A device failed in a way a restart may cure."""
 
-    code = "devices.failed"
 
-
-class DeviceOffline(DeviceError, UnreachableError):
+class DeviceOffline(DeviceError, UnreachableError, code="devices.offline"):
     """The device dropped off adb, or its streams ended: wait for it, then resume."""
 
-    code = "devices.offline"
 
-
-class ScrcpyError(DeviceError):
+class ScrcpyError(DeviceError, code="devices.scrcpy"):
     """The scrcpy server could not start, or its streams broke."""
 
-    code = "devices.scrcpy"
 
-
-class UiTreeError(DeviceError):
+class UiTreeError(DeviceError, code="devices.ui-tree"):
     """The UI dump is empty or not the uiautomator format."""
 
-    code = "devices.ui-tree"
 
-
-class AdbServerUnreachable(DevicesError, UnreachableError):
+class AdbServerUnreachable(DevicesError, UnreachableError, code="devices.adb-unreachable"):
     """No adb server answers where the job or the flag says one runs."""
 
-    code = "devices.adb-unreachable"
 
-
-class ScrcpyServerJarError(DevicesError, ConfigError):
+class ScrcpyServerJarError(DevicesError, ConfigError, code="devices.scrcpy-jar"):
     """The scrcpy server jar is missing or of a version the client does not speak."""
 
-    code = "devices.scrcpy-jar"
 
-
-class ProtocolError(DevicesError, ValueError):
+class ProtocolError(DevicesError, ValueError, code="devices.scrcpy-protocol"):
     """Bytes that do not follow the scrcpy protocol."""
 
-    code = "devices.scrcpy-protocol"
 
-
-class VersionMismatch(ProtocolError):
+class VersionMismatch(ProtocolError, code="devices.scrcpy-version"):
     """Client and server versions differ; the real server exits 1 with this message."""
-
-    code = "devices.scrcpy-version"

@@ -12,5 +12,5 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError
 
 
-class MetricsError(BubblescopeError):
-    code = "metrics"
+class MetricsError(BubblescopeError, code="metrics"):
+    """The root of every error the metrics part raises."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import groupby
 
 import numpy as np
@@ -161,7 +161,7 @@ def summarize(table: pa.Table, *, job_id: str, planned: dict[str, int],
     records = [r.record for r in results]
     summary = {
         "job_id": job_id,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": set(planned) <= {r["run_id"] for r in records if r["complete"]},
         "runs_planned": len(planned),
         "config": {"category_level": config.level, "window": config.window,

@@ -16,21 +16,17 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError, ConfigError
 
 
-class PerceptionError(BubblescopeError):
-    code = "perception"
+class PerceptionError(BubblescopeError, code="perception"):
+    """The root of every error the perception part raises."""
 
 
-class SpeechModelError(PerceptionError, ConfigError):
+class SpeechModelError(PerceptionError, ConfigError, code="perception.speech-model"):
     """The message is one line naming the model folder and what it lacks."""
 
-    code = "perception.speech-model"
+
+class AudioFormatError(PerceptionError, ValueError, code="perception.audio-format"):
+    """Audio handed to the speech path has the wrong shape or type."""
 
 
-class AudioFormatError(PerceptionError, ValueError):
-    code = "perception.audio-format"
-
-
-class EmbeddingModelError(PerceptionError):
+class EmbeddingModelError(PerceptionError, code="perception.embedding-model"):
     """The text embedding model's files are missing or unreadable (message names the path)."""
-
-    code = "perception.embedding-model"

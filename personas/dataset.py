@@ -17,7 +17,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -114,7 +114,7 @@ def write_index(dataset_dir: str | Path, *, source: str | None = None,
     old = read_index(root) if (root / INDEX_FILE).exists() else None
     index = DatasetIndex(
         format=FORMAT, version=VERSION,
-        created=old.created if old else datetime.now(timezone.utc),
+        created=old.created if old else datetime.now(UTC),
         source=source if source is not None else (old.source if old else ""),
         participants=_counts(root),
         notes=notes if notes is not None else (old.notes if old else ""),

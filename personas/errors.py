@@ -14,15 +14,13 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError, ConfigError
 
 
-class PersonasError(BubblescopeError):
-    code = "personas"
+class PersonasError(BubblescopeError, code="personas"):
+    """The root of every error the personas part raises."""
 
 
-class PersonaFileError(PersonasError, ConfigError):
-    code = "personas.persona-file"
+class PersonaFileError(PersonasError, ConfigError, code="personas.persona-file"):
+    """A persona file, or a key in it, is wrong."""
 
 
-class DatasetError(PersonasError, ConfigError):
+class DatasetError(PersonasError, ConfigError, code="personas.dataset"):
     """A session dataset, or a source being imported into one, is malformed or missing."""
-
-    code = "personas.dataset"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,7 +69,7 @@ class _SourceRecord(_Source):
             parsed = datetime.strptime(value, "%Y%m%dT%H%M%S%f")
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a valid time: {exc}") from exc
-        return parsed.replace(tzinfo=timezone.utc)
+        return parsed.replace(tzinfo=UTC)
 
 
 class _SourceSession(_Source):
@@ -87,7 +87,7 @@ class _SourceSession(_Source):
         if value is None:
             return None
         local = value if value.tzinfo else value.replace(tzinfo=SOURCE_TZ)
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
 
     @model_validator(mode="after")
     def _count_matches(self) -> _SourceSession:

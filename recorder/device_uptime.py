@@ -36,7 +36,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bubblescope.devices.errors import DeviceError
 
@@ -121,4 +121,4 @@ class StreamClock:
         return event_time - self.offset if event_time > 1e9 else event_time
 
     def utc(self, monotonic: float) -> datetime:
-        return datetime.fromtimestamp(monotonic + self.offset, timezone.utc)
+        return datetime.fromtimestamp(monotonic + self.offset, UTC)

@@ -14,13 +14,9 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError
 
 
-class RecorderError(BubblescopeError):
+class RecorderError(BubblescopeError, code="recorder"):
     """The recording could not start, or one of its streams broke."""
 
-    code = "recorder"
 
-
-class MediaError(RecorderError):
+class MediaError(RecorderError, code="recorder.media"):
     """A recording's media could not be written."""
-
-    code = "recorder.media"

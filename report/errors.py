@@ -12,5 +12,5 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError
 
 
-class ReportError(BubblescopeError):
-    code = "report"
+class ReportError(BubblescopeError, code="report"):
+    """The root of every error the report part raises."""

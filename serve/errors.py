@@ -16,17 +16,13 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError, ConfigError
 
 
-class ServeError(BubblescopeError):
-    code = "serve"
+class ServeError(BubblescopeError, code="serve"):
+    """The root of every error the serve part raises."""
 
 
-class VllmUnavailable(ServeError):
+class VllmUnavailable(ServeError, code="serve.vllm"):
     """Ray Serve LLM (with vLLM) cannot be imported; the message says how to install it."""
 
-    code = "serve.vllm"
 
-
-class VllmConfigError(ServeError, ConfigError):
+class VllmConfigError(ServeError, ConfigError, code="serve.vllm-config"):
     """A vLLM serving file is wrong; one line naming the file, the key and the fix."""
-
-    code = "serve.vllm-config"

@@ -58,48 +58,53 @@ def image_tokens(frame_edge: int) -> int:
 class VllmPolicySpec(BaseModel):
     """What to serve: the base model, where the persona adapters are, and the GPU budget."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each field's docstring is its description in the JSON schema and in error messages.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    base_model: str = Field(
-        min_length=1, description="the Qwen2.5-VL base model: a local folder on the GPU nodes "
-        "or a Hugging Face id such as Qwen/Qwen2.5-VL-7B-Instruct")
-    model_id: str = Field(
-        default="bubblescope-policy", description="the served name: requests use it as the "
-        "OpenAI `model`, alone for the base model or as `<model_id>:<adapter id>`")
-    adapters_dir: str = Field(
-        description="the cloud folder of adapters laid out flat by export_adapters_for_vllm "
-        "(s3://, gs://, abfss:// or azure://), one sub-folder per adapter")
-    max_lora_rank: int = Field(
-        default=64, description="largest LoRA rank a replica can hold; at least every "
-        "adapter's r (PersonaAct's SFT uses 64) and one of vLLM's sizes")
-    max_loras_per_replica: int = Field(
-        default=16, ge=1, description="adapters cached on one replica (Ray's "
-        "max_num_adapters_per_replica) and batched together (vLLM's max_loras)")
-    max_model_len: int = Field(
-        default=8192, ge=512, description="context length in tokens: prompt, images and reply")
-    frame_edge: int = Field(
-        default=448, ge=56, description="longest edge of a frame in pixels, as the agent "
-        "prompt scales them; vLLM shrinks anything larger (max_pixels)")
-    images_per_prompt: int = Field(
-        default=6, ge=0, description="most images in one prompt: the current frames plus "
-        "the history")
-    tensor_parallel_size: int = Field(
-        default=1, ge=1, description="GPUs one replica's model is split across")
-    gpu_memory_utilization: float = Field(
-        default=0.9, gt=0, le=1, description="share of each GPU's memory vLLM may take "
-        "(weights, adapters and KV cache)")
-    min_replicas: int = Field(default=1, ge=0, description="fewest replicas the autoscaler "
-                              "keeps (0 lets it scale to zero)")
-    max_replicas: int = Field(default=1, ge=1, description="most replicas the autoscaler "
-                              "starts; at least min_replicas")
-    accelerator_type: str | None = Field(
-        default=None, description="GPU kind the replicas must run on, as Ray names it "
-        "(H100, A100-80G, L4, ...); none: any GPU")
-    dtype: Literal["auto", "bfloat16", "float16"] = Field(
-        default="bfloat16", description="weight and activation type (bfloat16 as trained)")
-    env_vars: dict[str, str] = Field(
-        default_factory=dict, description="environment of the replicas, e.g. "
-        "AWS_ENDPOINT_URL_S3 for an S3-compatible store; keep secrets out of this file")
+    base_model: str = Field(min_length=1)
+    """The Qwen2.5-VL base model: a local folder on the GPU nodes or a Hugging Face id such as
+    Qwen/Qwen2.5-VL-7B-Instruct.
+    """
+    model_id: str = "bubblescope-policy"
+    """The served name: requests use it as the OpenAI `model`, alone for the base model or as
+    `<model_id>:<adapter id>`.
+    """
+    adapters_dir: str
+    """The cloud folder of adapters laid out flat by export_adapters_for_vllm (s3://, gs://,
+    abfss:// or azure://), one sub-folder per adapter.
+    """
+    max_lora_rank: int = 64
+    """Largest LoRA rank a replica can hold; at least every adapter's r (PersonaAct's SFT uses 64)
+    and one of vLLM's sizes.
+    """
+    max_loras_per_replica: int = Field(default=16, ge=1)
+    """Adapters cached on one replica (Ray's max_num_adapters_per_replica) and batched together
+    (vLLM's max_loras).
+    """
+    max_model_len: int = Field(default=8192, ge=512)
+    """Context length in tokens: prompt, images and reply."""
+    frame_edge: int = Field(default=448, ge=56)
+    """Longest edge of a frame in pixels, as the agent prompt scales them; vLLM shrinks anything
+    larger (max_pixels).
+    """
+    images_per_prompt: int = Field(default=6, ge=0)
+    """Most images in one prompt: the current frames plus the history."""
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    """GPUs one replica's model is split across."""
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    """Share of each GPU's memory vLLM may take (weights, adapters and KV cache)."""
+    min_replicas: int = Field(default=1, ge=0)
+    """Fewest replicas the autoscaler keeps (0 lets it scale to zero)."""
+    max_replicas: int = Field(default=1, ge=1)
+    """Most replicas the autoscaler starts; at least min_replicas."""
+    accelerator_type: str | None = None
+    """GPU kind the replicas must run on, as Ray names it (H100, A100-80G, L4); none: any GPU."""
+    dtype: Literal["auto", "bfloat16", "float16"] = "bfloat16"
+    """Weight and activation type (bfloat16 as trained)."""
+    env_vars: dict[str, str] = Field(default_factory=dict)
+    """Environment of the replicas, e.g. AWS_ENDPOINT_URL_S3 for an S3-compatible store; keep
+    secrets out of this file.
+    """
 
     @field_validator("model_id")
     @classmethod

@@ -12,5 +12,5 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError
 
 
-class SimError(BubblescopeError):
-    code = "sim"
+class SimError(BubblescopeError, code="sim"):
+    """The root of every error the sim part raises."""

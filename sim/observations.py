@@ -16,7 +16,7 @@ from bubblescope.personas.schema import TraceRecord
 from bubblescope.sim.android.layout import Geometry
 from bubblescope.sim.android.render import Renderer
 from bubblescope.sim.catalogue import Catalogue, CatalogueConfig, build_catalogue
-from bubblescope.sim.device import observe_video
+from bubblescope.sim.in_process_device import observe_video
 
 
 @dataclass(frozen=True)

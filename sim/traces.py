@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from bubblescope.sim.human import SyntheticHuman
 from bubblescope.sim.platform import Feedback, Platform
 
 SWIPE_S = 0.4  # device time a swipe to the next video takes
-TRACE_EPOCH = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+TRACE_EPOCH = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 def _actions(reaction) -> tuple[TraceAction, ...]:

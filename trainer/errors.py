@@ -13,15 +13,13 @@ from __future__ import annotations
 from bubblescope.errors import BubblescopeError, ConfigError
 
 
-class TrainError(BubblescopeError):
-    code = "trainer"
+class TrainError(BubblescopeError, code="trainer"):
+    """The root of every error the trainer part raises."""
 
 
-class TrainConfigError(TrainError, ConfigError):
+class TrainConfigError(TrainError, ConfigError, code="trainer.config"):
     """The message is one line naming the file, the key and what to do."""
 
-    code = "trainer.config"
 
-
-class TrainingFailed(TrainError):
-    code = "trainer.failed"
+class TrainingFailed(TrainError, code="trainer.failed"):
+    """The Ray Train run ended without a checkpoint."""

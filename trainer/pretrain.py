@@ -68,7 +68,7 @@ def labelled_rows(crowd: CrowdSpec, config: TrainConfig) -> list[dict]:
     import numpy as np
 
     from bubblescope.agent.category_prompt import category_prompt
-    from bubblescope.sim.device import SIM_EPOCH
+    from bubblescope.sim.in_process_device import SIM_EPOCH
     from bubblescope.trainer.dataset import label_row
 
     observer = _observer(crowd, config)

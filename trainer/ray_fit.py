@@ -6,7 +6,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bubblescope.trainer.config import TrainConfig
@@ -53,7 +53,7 @@ def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: Trai
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     trainer = TorchTrainer(
         WithoutUpstreamWarnings(loop), train_loop_config=loop_config,
         scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu,

@@ -19,11 +19,11 @@ DEFAULT_TINY_MODEL = "~/.cache/bubblescope/tiny-qwen2.5-vl"
 
 def _catalogue_text(step: int) -> Iterator[str]:
     from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue
-    from bubblescope.sim.device import screen_text
+    from bubblescope.sim.feed_screen import feed_screen
 
     catalogue = build_catalogue(CatalogueConfig())
     for video in range(0, catalogue.n_videos, step):
-        yield screen_text(catalogue, video) + "\n" + catalogue.text(video).transcript
+        yield feed_screen(catalogue, video).text() + "\n" + catalogue.text(video).transcript
 
 
 def _taxonomy_text() -> Iterator[str]:

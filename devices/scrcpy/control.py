@@ -93,15 +93,15 @@ class BackOrScreenOn:
 
 
 @dataclass(frozen=True)
+class GetClipboard:
+    copy_key: int = 0
+
+
+@dataclass(frozen=True)
 class SetClipboard:
     sequence: int
     text: str
     paste: bool = False
-
-
-@dataclass(frozen=True)
-class GetClipboard:
-    copy_key: int = 0
 
 
 @dataclass(frozen=True)

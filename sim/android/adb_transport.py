@@ -255,7 +255,7 @@ class AdbTransport:
         await self.send(Message(A_OPEN, stream.local_id, 0, destination.encode() + b"\0"))
         try:
             return await asyncio.wait_for(future, timeout_s)
-        except asyncio.TimeoutError as error:
+        except TimeoutError as error:
             self._opening.pop(stream.local_id, None)
             self.forget(stream.local_id)
             stream.on_peer_close()  # no CLSE: the host never gave us its id

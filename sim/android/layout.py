@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from bubblescope.sim.feed_screen import FeedScreen
+
 PACKAGE = "org.bubblescope.shortvideo"
 ACTIVITY = ".FeedActivity"
 APP_LABEL = "ShortVideo"
@@ -77,21 +79,6 @@ def hit_test(root: View, x: float, y: float) -> View | None:
 
 
 @dataclass(frozen=True)
-class FeedContent:
-    """What the feed screen shows; the app fills it from its state."""
-
-    title: str
-    author: str
-    caption: str
-    liked: bool
-    like_count: int
-    comment_count: int
-    share_count: int
-    sheet: str | None = None  # "comment", "share" or None
-    draft: str = ""
-
-
-@dataclass(frozen=True)
 class Geometry:
     """Where everything sits, laid out for 720 px wide and scaled to the real width."""
 
@@ -129,7 +116,7 @@ def _button(name: str, desc: str, rect: Rect, **flags: bool) -> View:
                 clickable=True, focusable=True, **flags)
 
 
-def _comment_sheet(geo: Geometry, content: FeedContent) -> View:
+def _comment_sheet(geo: Geometry, content: FeedScreen) -> View:
     w, h, top = geo.width, geo.height, geo.sheet_top("comment")
     p = geo.px
     header = _text("comment_header", f"{content.comment_count} comments",
@@ -164,7 +151,7 @@ def _share_sheet(geo: Geometry) -> View:
                 consumes=True, children=children)
 
 
-def feed_tree(geo: Geometry, content: FeedContent) -> View:
+def feed_tree(geo: Geometry, content: FeedScreen) -> View:
     """The feed activity: the full-screen video, its text, the right column, an open sheet."""
     (like, like_n), (comment, comment_n), (share, share_n) = (geo.right_button(i) for i in range(3))
     children = [

@@ -41,7 +41,7 @@ from bubblescope.sim.android.soundtrack import AudioCapture, Soundtrack, silence
 from bubblescope.sim.android.touch import EventLog, Gesture, Tap, TouchScreen
 from bubblescope.sim.android.ui_dump import dump_hierarchy
 from bubblescope.sim.catalogue import build_catalogue
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.in_process_device import SimWorld
 from bubblescope.sim.platform import Platform
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from bubblescope.sim.android.phone import VirtualPhone
 from bubblescope.sim.android.scrcpy_server import ScrcpyServerProgram
 from bubblescope.sim.android.virtual_device import VirtualDevice
 from bubblescope.sim.catalogue import CatalogueConfig
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.in_process_device import SimWorld
 from bubblescope.sim.profiles import named_profiles
 
 

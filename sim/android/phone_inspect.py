@@ -189,17 +189,19 @@ class Inspect:
 
 @dataclass
 class GeteventOptions:
-    timestamps: bool = False
-    labels: bool = False
-    newline: bool = True
-    count: int = 0  # 0: until cancelled
-    device: str | None = None
+    device: str | None = None  # the one input device to read; None: all of them
+    count: int = 0  # events to print; 0: until cancelled
+    dont_block: bool = False
+    # what the header shows before the events
     show_device: bool = False
     show_name: bool = False
     possible: bool = False
     info: bool = False
-    dont_block: bool = False
+    # how each event line looks
+    timestamps: bool = False
+    labels: bool = False
     prefix_device: bool = False
+    newline: bool = True
 
     @classmethod
     def parse(cls, args: list[str]) -> GeteventOptions:

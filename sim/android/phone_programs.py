@@ -42,6 +42,12 @@ KEYCODES = {
     "APP_SWITCH": 187, "SLEEP": 223, "WAKEUP": 224, "CUT": 277, "COPY": 278, "PASTE": 279,
 }
 
+# What `am start -W` and `monkey` print after their work, as Android 13's tools print it.
+AM_WAIT_REPORT = (f"Status: ok\nLaunchState: {{launch}}\nActivity: {PACKAGE}/{ACTIVITY}\n"
+                  "TotalTime: 412\nWaitTime: 415\nComplete\n")
+MONKEY_REPORT = ("Events injected: {events}\n## Network stats: elapsed time=18ms (0ms mobile, "
+                 "0ms wifi, 18ms not connected)\n")
+
 
 def keycode(name: str) -> int:
     """Android's KeyEvent.keyCodeFromString: a number first, then a name with or without
@@ -267,9 +273,7 @@ class PhonePrograms:
             await ctx.stdout.write("Warning: Activity not started, intent has been delivered to "
                                    "currently running top-most instance.\n")
         if "-W" in intent:
-            await ctx.stdout.write(f"Status: ok\nLaunchState: {'HOT' if on_top else 'COLD'}\n"
-                                   f"Activity: {PACKAGE}/{ACTIVITY}\nTotalTime: 412\n"
-                                   "WaitTime: 415\nComplete\n")
+            await ctx.stdout.write(AM_WAIT_REPORT.format(launch="HOT" if on_top else "COLD"))
         return 0
 
     async def monkey(self, ctx: CommandContext) -> int:
@@ -286,8 +290,7 @@ class PhonePrograms:
         self.phone.start_app()
         events = args[-1] if args and args[-1].isdigit() else "0"
         await ctx.stdout.write(f"args: [{', '.join(args)}]\n{quoted}{data}"
-                               f"Events injected: {events}\n## Network stats: elapsed "
-                               "time=18ms (0ms mobile, 0ms wifi, 18ms not connected)\n")
+                               + MONKEY_REPORT.format(events=events))
         return 0
 
     async def pm(self, ctx: CommandContext) -> int:

@@ -16,16 +16,10 @@ from dataclasses import dataclass, field
 
 from bubblescope.contracts import VideoTruth
 from bubblescope.sim.android.account_store import AccountStore
-from bubblescope.sim.android.layout import (
-    SHARE_TARGETS,
-    FeedContent,
-    Geometry,
-    View,
-    feed_tree,
-    hit_test,
-)
+from bubblescope.sim.android.layout import SHARE_TARGETS, Geometry, View, feed_tree, hit_test
 from bubblescope.sim.android.touch import Swipe
-from bubblescope.sim.catalogue import Catalogue, VideoText
+from bubblescope.sim.catalogue import Catalogue
+from bubblescope.sim.feed_screen import FeedScreen, feed_screen, video_truth
 from bubblescope.sim.platform import AccountState, Feedback
 
 log = logging.getLogger(__name__)
@@ -40,7 +34,6 @@ class _Viewing:
     """The video on screen and what the user did with it so far."""
 
     video: int
-    text: VideoText
     played_s: float = 0.0  # device seconds played before the last resume
     resumed_at: float | None = None
     liked: bool = False
@@ -191,7 +184,7 @@ class ShortVideoApp:
         assert self._state is not None
         video = self.store.platform.recommend(self._state)
         self.store.save(self._state)
-        self._viewing = _Viewing(video, self.catalogue.text(video))
+        self._viewing = _Viewing(video)
         if self.resumed:
             self._viewing.resume(self._clock())
 
@@ -206,20 +199,15 @@ class ShortVideoApp:
         self._show_next()
 
     # what is shown ---------------------------------------------------------------------
-    def _counts(self, viewing: _Viewing) -> tuple[int, int, int]:
-        """Counters like the in-process device's, plus this user's own engagement."""
-        likes = int(self.catalogue.video_weight[viewing.video] * 20_000) + 3
-        return (likes + viewing.liked, likes // 9 + len(viewing.comments),
-                likes // 30 + (viewing.shared_to is not None))
+    def _screen(self, viewing: _Viewing) -> FeedScreen:
+        return feed_screen(self.catalogue, viewing.video, liked=viewing.liked,
+                           comments=len(viewing.comments), shared=viewing.shared_to is not None,
+                           sheet=self._sheet, draft=self._draft)
 
     def tree(self) -> View:
-        viewing = self._viewing
-        if viewing is None:
+        if self._viewing is None:
             raise RuntimeError("the app shows nothing until it has started")
-        likes, comments, shares = self._counts(viewing)
-        content = FeedContent(viewing.text.title, viewing.text.creator, viewing.text.caption,
-                              viewing.liked, likes, comments, shares, self._sheet, self._draft)
-        return feed_tree(self.geometry, content)
+        return feed_tree(self.geometry, self._screen(self._viewing))
 
     @property
     def sheet(self) -> str | None:
@@ -235,18 +223,15 @@ class ShortVideoApp:
     def truth(self) -> VideoTruth | None:
         if self._viewing is None:
             return None
-        video = self._viewing.video
-        return VideoTruth(video_id=self.catalogue.video_id(video),
-                          category=self.catalogue.category(video),
-                          duration_s=float(self.catalogue.video_duration[video]))
+        return video_truth(self.catalogue, self._viewing.video)
 
     def snapshot(self) -> AppSnapshot:
         viewing = self._viewing
         if viewing is None:
             return AppSnapshot(self.running, self.resumed, feedback=tuple(self._feedback))
-        likes, comments, shares = self._counts(viewing)
+        screen = self._screen(viewing)
         return AppSnapshot(
             self.running, self.resumed, viewing.video, self.catalogue.video_id(viewing.video),
             viewing.position(self._clock()), viewing.liked, tuple(viewing.comments),
-            viewing.shared_to, self._sheet, self._draft, likes, comments, shares,
-            tuple(self._feedback))
+            viewing.shared_to, self._sheet, self._draft, screen.like_count,
+            screen.comment_count, screen.share_count, tuple(self._feedback))

@@ -14,7 +14,7 @@ import posixpath
 import re
 import stat
 from collections.abc import Callable, MutableMapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bubblescope.sim.android import toolbox_text
 from bubblescope.sim.android.commands import CommandContext, Program
@@ -132,7 +132,7 @@ class Toolbox:
         if not long:
             return shown
         mode, size, mtime = self.fs.stat(path) or (0, 0, 0)
-        when = datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        when = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M")
         return f"{stat.filemode(mode)} 1 shell shell {size:>8} {when} {shown}"
 
     async def rm(self, ctx: CommandContext) -> int:
@@ -214,7 +214,7 @@ class Toolbox:
         """The device clock in UTC: plain `date`, or `date +FORMAT` (`%s` and toybox's `%N`
         nanoseconds included)."""
         now = self.clock()
-        moment = datetime.fromtimestamp(now, timezone.utc)
+        moment = datetime.fromtimestamp(now, UTC)
         formats = [arg[1:] for arg in ctx.argv[1:] if arg.startswith("+")]
         if formats:
             pattern = formats[0].replace("%s", str(int(now)))

@@ -8,7 +8,7 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import ray
@@ -26,7 +26,7 @@ from tests.conftest import EXAMPLES
 PORT = 18651
 BASE = load_persona(EXAMPLES / "personas" / "concentrated.yaml")
 PERSONAS = [BASE.model_copy(update={"id": f"p{i}"}) for i in range(3)]
-SCREEN = Observation(device_time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+SCREEN = Observation(device_time=datetime(2026, 1, 1, tzinfo=UTC),
                      on_screen_text="Cooking noodles\n@chef", video_duration_s=30.0)
 MARKER = f"/tmp/bubblescope-pwned-{uuid.uuid4().hex}"
 

@@ -9,7 +9,7 @@ import shutil
 import threading
 import time
 import wave
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import av
@@ -398,8 +398,8 @@ def check_records(session, steps, phone) -> None:
     previous = session.start_time
     for i, (record, step, sent) in enumerate(zip(session.records, steps, feedback, strict=True)):
         watch, like, comment, share = step
-        assert record.started_at.tzinfo == timezone.utc and record.timestamp.tzinfo == \
-            timezone.utc
+        assert record.started_at.tzinfo == UTC and record.timestamp.tzinfo == \
+            UTC
         assert previous <= record.started_at <= record.timestamp
         previous = record.timestamp
         assert record.viewing_duration == pytest.approx(watch, abs=0.5), (i, record, step)

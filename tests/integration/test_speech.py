@@ -46,7 +46,7 @@ from bubblescope.sim.android.soundtrack import (
     Speech,
 )
 from bubblescope.sim.catalogue import build_catalogue
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.in_process_device import SimWorld
 
 log = logging.getLogger(__name__)
 CHUNK = 1024  # frames per scrcpy audio packet

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,10 +115,10 @@ def test_session_times_move_from_local_to_utc(dataset: Path) -> None:
     for path in SOURCE.glob("*/session_*.json"):
         raw = json.loads(path.read_text("utf-8"))
         session = by_key[(raw["collector"], raw["session_id"])]
-        local = datetime.fromisoformat(raw["start_time"]).replace(tzinfo=timezone.utc)
+        local = datetime.fromisoformat(raw["start_time"]).replace(tzinfo=UTC)
         assert session.start_time == local - timedelta(hours=8)
         if "end_time" in raw:
-            end = datetime.fromisoformat(raw["end_time"]).replace(tzinfo=timezone.utc)
+            end = datetime.fromisoformat(raw["end_time"]).replace(tzinfo=UTC)
             assert session.end_time == end - timedelta(hours=8)
         else:
             missing_end += 1
@@ -129,7 +129,7 @@ def test_session_times_move_from_local_to_utc(dataset: Path) -> None:
 def test_record_timestamps_stay_utc_and_media_paths_stay_verbatim(dataset: Path) -> None:
     session = next(s for s in read_dataset(dataset, {"a"}) if s.session_id == "20251125_165859")
     first = session.records[0]
-    assert first.timestamp == datetime(2025, 11, 25, 8, 59, 17, 999000, tzinfo=timezone.utc)
+    assert first.timestamp == datetime(2025, 11, 25, 8, 59, 17, 999000, tzinfo=UTC)
     assert first.started_at == first.timestamp - timedelta(seconds=18.84)
     assert first.source_paths["video_file"] == "raw_data\\a\\videos\\20251125T165859160.mp4"
     assert (first.video_file, first.audio_file, first.ui_dump) == (None, None, None)
@@ -145,7 +145,7 @@ def test_started_at_agrees_with_the_video_file_name_local_only_in_the_first_reco
             if video is None:
                 continue
             stamp = re.search(r"(\d{8}T\d{9})\.mp4$", video).group(1)
-            named = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc)
+            named = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
             named -= timedelta(hours=8 if i == 0 else 0)
             assert abs((named - record.started_at).total_seconds()) < 0.5
 

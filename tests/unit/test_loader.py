@@ -22,7 +22,7 @@ from bubblescope.perception.classifier import SimTruthClassifier
 from bubblescope.perception.text_classifier import TextCategoryClassifier
 from bubblescope.personas.loader import load_persona
 from bubblescope.sim.catalogue import CatalogueConfig
-from bubblescope.sim.device import InProcessDevice, SimWorld
+from bubblescope.sim.in_process_device import InProcessDevice, SimWorld
 from bubblescope.sim.spec import SimDevicesSpec
 
 PERSONA = load_persona(Path(__file__).resolve().parents[2] / "examples" / "personas"

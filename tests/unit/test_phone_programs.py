@@ -15,7 +15,7 @@ from bubblescope.sim.android.commands import CommandContext, OutputStream
 from bubblescope.sim.android.layout import PACKAGE, View
 from bubblescope.sim.android.phone import VirtualPhone
 from bubblescope.sim.android.ui_dump import HEADER, dump_hierarchy
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.in_process_device import SimWorld
 
 ATTRIBUTES = ["index", "text", "resource-id", "class", "package", "content-desc", "checkable",
               "checked", "clickable", "enabled", "focusable", "focused", "scrollable",

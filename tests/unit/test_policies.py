@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ def build_policy(kind: str, persona, seed: int) -> Policy:
 
 
 def observe(category: str | None, duration: float = 30.0) -> Observation:
-    return Observation(device_time=datetime(2026, 1, 1, tzinfo=timezone.utc), video_id="v",
+    return Observation(device_time=datetime(2026, 1, 1, tzinfo=UTC), video_id="v",
                        video_duration_s=duration, category=category)
 
 

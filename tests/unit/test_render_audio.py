@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bubblescope.sim.android.errors import SpeechUnavailable
-from bubblescope.sim.android.layout import FeedContent, Geometry, feed_tree
+from bubblescope.sim.android.layout import Geometry, feed_tree
 from bubblescope.sim.android.phone import VirtualPhone
 from bubblescope.sim.android.render import Renderer, ScreenState
 from bubblescope.sim.android.soundtrack import (
@@ -21,7 +21,8 @@ from bubblescope.sim.android.soundtrack import (
     resample,
 )
 from bubblescope.sim.catalogue import build_catalogue
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.feed_screen import FeedScreen
+from bubblescope.sim.in_process_device import SimWorld
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ def phone() -> VirtualPhone:
 
 def _video_screen(renderer: Renderer, video: int, position_s: float) -> ScreenState:
     text = renderer.catalogue.text(video)
-    tree = feed_tree(renderer.geometry, FeedContent(text.title, text.creator, text.caption,
-                                                    False, 10, 2, 1))
+    tree = feed_tree(renderer.geometry, FeedScreen(text.title, text.creator, text.caption,
+                                                   False, 10, 2, 1))
     return ScreenState("app", tree, video, position_s, 30.0)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -11,7 +11,7 @@ from bubblescope.contracts import Action, StageLatency, StepRecord
 from bubblescope.errors import StorageError
 from bubblescope.store import STEP_SCHEMA, JobStore
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def part(first: int, last: int) -> pa.Table:

@@ -9,7 +9,7 @@ smaller sample (300 videos: a standard error of about 1 point at main level, 3 a
 from __future__ import annotations
 
 import pickle
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -22,12 +22,12 @@ from bubblescope.perception.text_classifier import (
     TextClassifierConfig,
 )
 from bubblescope.perception.text_features import clean, observation_text
-from bubblescope.sim.device import InProcessDevice, SimWorld
+from bubblescope.sim.in_process_device import InProcessDevice, SimWorld
 from bubblescope.taxonomy import load_taxonomy
 
 MAIN_FLOOR = 0.93  # measured 0.98-0.99 zero-shot on 2000 videos
 SUB_FLOOR = 0.45  # measured ~0.58 zero-shot
-NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 def observe(screen: str, transcript: str = "") -> Observation:

@@ -10,7 +10,7 @@ from bubblescope.devices.ui_tree import parse_ui_dump
 from bubblescope.errors import ConfigError
 from bubblescope.sim.android.layout import PACKAGE
 from bubblescope.sim.android.phone import VirtualPhone
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.in_process_device import SimWorld
 
 HEADER = "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>"
 

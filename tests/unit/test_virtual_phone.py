@@ -13,7 +13,7 @@ import pytest
 
 from bubblescope.sim.android.layout import LAUNCHER_PACKAGE, PACKAGE
 from bubblescope.sim.android.phone import VirtualPhone
-from bubblescope.sim.device import SimWorld
+from bubblescope.sim.in_process_device import SIM_EPOCH, SimWorld, observe_video
 
 WARP = 20.0
 
@@ -204,3 +204,20 @@ def test_rejects_unknown_platform_and_bad_names(tmp_path: Path) -> None:
     phone = VirtualPhone("s", SimWorld(), "douyin-like", "../escape", 1, state_dir=tmp_path)
     with pytest.raises(ValueError, match="cannot name a state file"):
         phone.start_app()
+
+
+def test_the_phone_shows_what_the_in_process_device_reads(phone: VirtualPhone) -> None:
+    """One feed-screen model: the virtual phone's views carry the same lines, in the same
+    order, as the in-process device's observation text for the video on screen."""
+    truth = phone.truth()
+    assert truth is not None
+    video = int(truth.video_id.rsplit("-", 1)[1])
+    expected = observe_video(phone.catalogue, video, SIM_EPOCH).on_screen_text
+    tree = phone.view_tree()
+    roles = ("title", "author", "caption", "like_count", "comment_count", "share_count")
+    shown = [tree.find(role).text for role in roles]
+    title, author, caption, counters = expected.split("\n")
+    assert shown[:3] == [title, author, caption]
+    assert counters == "{} likes  {} comments  {} shares".format(*shown[3:])
+    tap_view(phone, "like_button")  # the phone adds the user's own like; the model counts it
+    assert int(phone.view_tree().find("like_count").text) == int(shown[3]) + 1

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bubblescope.contracts import Action, Frame, Observation, VideoTruth
 from bubblescope.devices.device import Device
 from bubblescope.sim.catalogue import Catalogue, CatalogueConfig, build_catalogue
+from bubblescope.sim.feed_screen import feed_screen, video_truth
 from bubblescope.sim.platform import AccountState, Feedback, Platform
 from bubblescope.sim.profiles import PlatformProfile, named_profiles
 
-SIM_EPOCH = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+SIM_EPOCH = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -30,20 +31,12 @@ class SimWorld:
     pace: float | None = None  # device seconds per wall-clock second; None: no waiting
 
 
-def screen_text(catalogue: Catalogue, video: int) -> str:
-    """What the simulated app shows as text over a video: title, creator, caption, counters."""
-    text = catalogue.text(video)
-    likes = int(catalogue.video_weight[video] * 20_000) + 3
-    return (f"{text.title}\n@{text.creator}\n{text.caption}\n"
-            f"{likes} likes  {likes // 9} comments  {likes // 30} shares")
-
-
 def observe_video(catalogue: Catalogue, video: int, clock: datetime,
                   frames: tuple[Frame, ...] = ()) -> Observation:
     """The observation an in-process device gives for `video` (text read off the screen)."""
     return Observation(
         device_time=clock, transcript=catalogue.text(video).transcript,
-        on_screen_text=screen_text(catalogue, video), video_id=catalogue.video_id(video),
+        on_screen_text=feed_screen(catalogue, video).text(), video_id=catalogue.video_id(video),
         video_duration_s=float(catalogue.video_duration[video]), frames=frames,
     )
 
@@ -96,9 +89,7 @@ class InProcessDevice(Device):
             time.sleep(spent / self.world.pace)
 
     def ground_truth(self) -> VideoTruth:
-        return VideoTruth(video_id=self.catalogue.video_id(self._video),
-                          category=self.catalogue.category(self._video),
-                          duration_s=float(self.catalogue.video_duration[self._video]))
+        return video_truth(self.catalogue, self._video)
 
     def snapshot(self) -> dict:
         platform, account = self._live
