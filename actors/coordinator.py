@@ -19,17 +19,23 @@ from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from bubblescope.actors.device_actor import DeviceActor
+from bubblescope.actors.errors import PhoneWaitExpired
 from bubblescope.actors.loader import device_serials, devices_of, world_of
+from bubblescope.actors.phone_farm import FIRST_REPORT_S, FarmPhone, PhoneFarm
 from bubblescope.actors.plan import RunSpec, plan_runs
 from bubblescope.devices.errors import DeviceOffline
+from bubblescope.devices.spec import AdbDevicesSpec
 from bubblescope.job import ResolvedJob
 from bubblescope.metrics.live import LiveMetrics
 from bubblescope.sim.spec import SimDevicesSpec
 from bubblescope.store import JobStore
 
 log = logging.getLogger(__name__)
+
+FARM_WATCH_S = 1.0  # how often the coordinator looks for new phones and phone nodes
 
 
 # A Ray actor handle of a DeviceActor; Ray's stubs cannot type calls of its remote methods.
@@ -46,11 +52,11 @@ class DeviceSlot:
     steps: int = 0
     run_id: str | None = None
     pid: int | None = None
+    node: str | None = None  # the Ray node whose adb server holds the phone (farm phones)
 
     def as_dict(self) -> dict:
         return {"state": self.state, "restarts": self.restarts, "reconnects": self.reconnects,
-                "steps": self.steps,
-                "run_id": self.run_id, "pid": self.pid}
+                "steps": self.steps, "run_id": self.run_id, "pid": self.pid, "node": self.node}
 
 
 class Coordinator:
@@ -68,14 +74,18 @@ class Coordinator:
         self.state = "starting"
         self.stopping = False
         self.failures: dict[str, str] = {}
+        self.farm: PhoneFarm | None = None  # phones on adb, wherever they are in the cluster
 
     # -- control -----------------------------------------------------------------------
     async def run(self) -> dict:
         """Run every unfinished run to its end (or until stop()); returns the final stats."""
         queue = deque(self._load_progress())
-        self.slots = [DeviceSlot(serial) for serial in device_serials(self.job)]
-        self.state = "running"
-        await asyncio.gather(*(self._work(slot, queue) for slot in self.slots))
+        if isinstance(self.devices, AdbDevicesSpec):
+            await self._run_on_farm(self.devices, queue)
+        else:
+            self.slots = [DeviceSlot(serial) for serial in device_serials(self.job)]
+            self.state = "running"
+            await asyncio.gather(*(self._work(slot, queue) for slot in self.slots))
         for slot in self.slots:
             slot.state = "stopped" if self.stopping else "idle"
         self.state = "stopped" if self.stopping else ("failed" if self.failures else "done")
@@ -101,6 +111,43 @@ class Coordinator:
         )
         return snapshot
 
+    # -- the farm ----------------------------------------------------------------------
+    async def _run_on_farm(self, devices: AdbDevicesSpec, queue: deque) -> None:
+        """One worker per phone; a phone that appears while runs are queued gets one too."""
+        self.farm = PhoneFarm(devices)
+        phones = await self.farm.first_phones(FIRST_REPORT_S)
+        self.state = "running"
+        workers: list[asyncio.Task] = []
+        while True:
+            for phone in phones:
+                if phone.state == "online" and queue and not self.stopping and \
+                        all(slot.serial != phone.serial for slot in self.slots):
+                    slot = DeviceSlot(phone.serial, node=phone.node_id)
+                    self.slots.append(slot)
+                    workers.append(asyncio.create_task(self._work(slot, queue)))
+            if all(worker.done() for worker in workers):
+                break
+            await asyncio.sleep(FARM_WATCH_S)
+            await asyncio.to_thread(self.farm.ensure_agents)  # for nodes that joined or came back
+            phones = await self.farm.phones()
+        await asyncio.gather(*workers)
+
+    async def _phone_node(self, slot: DeviceSlot, timeout_s: float) -> FarmPhone:
+        """Where the slot's phone is now; waits while it is offline (its node down, say)."""
+        assert self.farm is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [p for p in await self.farm.phones()
+                     if p.serial == slot.serial and p.state == "online"]
+            if found:
+                slot.node = found[0].node_id
+                return found[0]
+            if time.monotonic() > deadline:
+                raise PhoneWaitExpired(f"device {slot.serial} stayed offline for {timeout_s:.0f} s "
+                                    "(devices.adb.online_timeout_s); its run stopped there")
+            slot.state = "offline"
+            await asyncio.sleep(FARM_WATCH_S)
+
     # -- scheduling --------------------------------------------------------------------
     def _load_progress(self) -> list[RunSpec]:
         """Register every run with the live metrics, replaying what the store already holds."""
@@ -125,10 +172,19 @@ class Coordinator:
             ray.kill(slot.handle)
             slot.handle = None
 
-    def _spawn(self, slot: DeviceSlot):
+    def _spawn(self, slot: DeviceSlot, phone: FarmPhone | None):
+        """A DeviceActor for the slot; a farm phone's runs on its node, on that node's adb."""
+        options: dict[str, Any] = {}
+        devices = self.devices
+        if phone is not None and isinstance(devices, AdbDevicesSpec):
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(phone.node_id,
+                                                                            soft=False)
+            devices = devices.model_copy(update={"adb": devices.adb.model_copy(
+                update={"host": phone.adb_host, "port": phone.adb_port})})
         actor_class = ray.remote(DeviceActor).options(
-            num_cpus=self.spec.devices.cpus_per_device, max_restarts=0, max_concurrency=1)
-        return actor_class.remote(slot.serial, self.devices, self.world)
+            num_cpus=self.spec.devices.cpus_per_device, max_restarts=0, max_concurrency=1,
+            **options)
+        return actor_class.remote(slot.serial, devices, self.world)
 
     async def _call(self, ref, timeout: float):
         return await asyncio.wait_for(ref, timeout)
@@ -142,6 +198,10 @@ class Coordinator:
                 await self._drive(slot, run)
                 live.state = "stopped" if self.stopping and live.steps_done < run.total_steps \
                     else "done"
+                return
+            except PhoneWaitExpired as exc:  # the coordinator's own wait for the phone ran out
+                self.failures[run.run_id] = f"{type(exc).__name__}: {exc}"[:500]
+                live.state, slot.state = "failed", "offline"
                 return
             except RayTaskError as exc:
                 if not isinstance(exc.cause, DeviceOffline) or not await self._reconnect(slot):
@@ -186,14 +246,19 @@ class Coordinator:
     async def _drive(self, slot: DeviceSlot, run: RunSpec) -> None:
         """Start (or resume) `run` on the slot's actor and commit chunk after chunk."""
         if slot.handle is None:
+            phone = None
+            if self.farm is not None:
+                phone = await self._phone_node(slot, self.devices.online_timeout_s)
             slot.state = "starting"
-            slot.handle = self._spawn(slot)
+            slot.handle = self._spawn(slot, phone)
             slot.pid = await self._call(slot.handle.pid.remote(), 120.0)
         persona = self.job.personas[run.persona]
         checkpoint = self.store.checkpoint(run.run_id)
         await self._call(slot.handle.start.remote(run, persona, self.spec.policy, checkpoint),
                          120.0)
         slot.state = "running"
+        if self.farm is not None:
+            self.farm.assign(slot.serial, self.job.job_id, run.run_id, run.account)
         next_step = checkpoint["next_step"] if checkpoint else 0
         while next_step < run.total_steps and not self.stopping:
             began = time.perf_counter()
@@ -208,3 +273,5 @@ class Coordinator:
             slot.steps += chunk.steps.num_rows
             next_step = chunk.checkpoint["next_step"]
         slot.state = "idle"
+        if self.farm is not None:
+            self.farm.release(slot.serial, self.job.job_id)

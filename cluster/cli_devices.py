@@ -38,7 +38,35 @@ def _farm_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_devices(args: argparse.Namespace) -> int:
+    """Every phone of the cluster, as its nodes' device agents report them to the registry."""
+    import asyncio
+
+    from bubblescope.actors.device_registry import NAMESPACE
+    from bubblescope.actors.phone_farm import PhoneFarm
+    from bubblescope.cluster.ray_connect import init_ray
+    from bubblescope.devices.spec import AdbDevicesSpec
+
+    init_ray(args.address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+    spec = AdbDevicesSpec.model_validate({"backend": "adb", "adb": {"port": args.adb_port}})
+
+    async def survey() -> list[dict]:
+        return await PhoneFarm(spec).survey()
+
+    phones = asyncio.run(survey())
+    print("serial\tnode\tstate\tmodel\tandroid\tscreen\tapps\taccount\trun")
+    for phone in phones:
+        run = f"{phone['job_id']}/{phone['run_id']}" if phone["run_id"] else "-"
+        print("\t".join((phone["serial"], phone["node_id"][:12], phone["state"],
+                         phone["model"] or "-", phone["android"] or "-", phone["screen"] or "-",
+                         ",".join(phone["apps"]) or "-", phone["account"] or "-", run)))
+    print(f"{len(phones)} phones, {sum(p['state'] == 'online' for p in phones)} online")
+    return 0
+
+
 def _devices(args: argparse.Namespace) -> int:
+    if args.address:
+        return _cluster_devices(args)
     import adbutils
 
     from bubblescope.devices.errors import AdbServerUnreachable
@@ -80,8 +108,13 @@ def add_farm(sub) -> None:
             command.add_argument("--time-warp", type=float, default=1.0,
                                  help="device seconds per real second")
             command.add_argument("--adb-port", type=int, default=5037)
-    devices = sub.add_parser("devices", help="devices attached to adb, real or virtual")
-    devices.add_argument("--adb-port", type=int, default=5037)
+    devices = sub.add_parser("devices", help="phones on this node's adb, or (--address) on "
+                             "every phone node of a Ray cluster")
+    devices.add_argument("--adb-port", type=int, default=5037,
+                         help="this node's adb server (with --address: the coordinator "
+                         "node's, where no node is labelled a phone node)")
+    devices.add_argument("--address", help="Ray cluster: list every phone of every node, with "
+                         "its node, state, account and current run")
     devices.set_defaults(func=_devices)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import ray
 from ray import ObjectRef
 from ray.exceptions import GetTimeoutError, RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from bubblescope.actors.coordinator import Coordinator
 from bubblescope.cluster.errors import JobConflictError, JobFileError
@@ -97,8 +98,11 @@ def _coordinator(job: ResolvedJob, devices: int | None) -> CoordinatorHandle:
         raise JobConflictError(f"job {job.job_id!r} is already running on this Ray cluster; "
                                "stop it first or pick another --job-id")
     capped = job if devices is None else _with_devices(job, devices)
+    # on the driver's node: a worker node that goes down must not take the job's scheduler
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     return ray.remote(Coordinator).options(name=name, namespace=NAMESPACE, num_cpus=0,
-                                           max_concurrency=64).remote(capped)
+                                           max_concurrency=64,
+                                           scheduling_strategy=here).remote(capped)
 
 
 def _with_devices(job: ResolvedJob, count: int) -> ResolvedJob:

@@ -47,8 +47,15 @@ class AdbSpec(_Spec):
 
     serials: list[str] | None = Field(
         default=None, description="devices to use; default: every device adb lists as online")
-    host: str = Field(default="127.0.0.1", description="adb server host")
-    port: int = Field(default=5037, ge=1, le=65535, description="adb server port")
+    host: str = Field(default="127.0.0.1", description="adb server host, when no Ray node is "
+                      "labelled a phone node (a labelled node's adb is its own, on 127.0.0.1)")
+    port: int = Field(default=5037, ge=1, le=65535, description="adb server port, when no Ray "
+                      "node is labelled a phone node (a labelled node's is its "
+                      "bubblescope.io/adb-port label)")
+    node_labels: dict[str, str] = Field(
+        default_factory=dict, description="use only the phone nodes (Ray nodes labelled "
+        "bubblescope.io/phones=true) that carry all these labels too; on a cluster with no "
+        "phone node, host and port name the coordinator's node's adb server instead")
     app: str = Field(default="bubblescope-sim",
                      description="app driver: bubblescope-sim, douyin, kuaishou or bilibili")
     glance_s: float = Field(default=1.5, ge=0, le=60,
