@@ -23,7 +23,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from bubblescope.actors.device_actor import DeviceActor
 from bubblescope.actors.errors import PhoneWaitExpired
-from bubblescope.actors.loader import device_serials, devices_of, world_of
+from bubblescope.actors.loader import devices_of, sim_serials, world_of
 from bubblescope.actors.phone_farm import FIRST_REPORT_S, FarmPhone, PhoneFarm
 from bubblescope.actors.plan import RunSpec, plan_runs
 from bubblescope.devices.errors import DeviceOffline
@@ -83,7 +83,7 @@ class Coordinator:
         if isinstance(self.devices, AdbDevicesSpec):
             await self._run_on_farm(self.devices, queue)
         else:
-            self.slots = [DeviceSlot(serial) for serial in device_serials(self.job)]
+            self.slots = [DeviceSlot(serial) for serial in sim_serials(self.devices)]
             self.state = "running"
             await asyncio.gather(*(self._work(slot, queue) for slot in self.slots))
         for slot in self.slots:

@@ -12,8 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import adbutils
-
 from bubblescope.agent.policy import Policy
 from bubblescope.agent.spec import (
     PersonaStatsPolicySpec,
@@ -22,7 +20,6 @@ from bubblescope.agent.spec import (
 )
 from bubblescope.devices.adb_phone import AdbPhone
 from bubblescope.devices.device import Device
-from bubblescope.devices.errors import AdbServerUnreachable
 from bubblescope.devices.spec import AdbDevicesSpec, SpeechSpec
 from bubblescope.errors import ConfigError
 from bubblescope.job import ResolvedJob
@@ -59,25 +56,9 @@ def devices_of(job: ResolvedJob) -> DevicesSpec:
     return devices
 
 
-def device_serials(job: ResolvedJob) -> list[str]:
-    """sim: one name per actor; adb: the listed serials, or every device online."""
-    devices = job.spec.devices
-    if isinstance(devices, SimDevicesSpec):
-        return [f"sim-{i}" for i in range(devices.count)]
-    if devices.adb.serials:
-        return list(devices.adb.serials)
-    adb = devices.adb
-    client = adbutils.AdbClient(host=adb.host, port=adb.port, socket_timeout=10)
-    try:
-        online = sorted(d.serial for d in client.list() if d.state == "device")
-    except (adbutils.AdbError, OSError) as exc:
-        raise AdbServerUnreachable(
-            f"no adb server answers at {adb.host}:{adb.port} ({exc}); start one "
-            "(adb start-server) or fix devices.adb.host and devices.adb.port") from exc
-    if not online:
-        raise ConfigError("no device online on adb; plug in a phone or `bubblescope farm up`",
-                          key="devices.adb.serials")
-    return online
+def sim_serials(devices: SimDevicesSpec) -> list[str]:
+    """One name per in-process device actor; phones on adb come from the farm's registry."""
+    return [f"sim-{i}" for i in range(devices.count)]
 
 
 # -- inside a device actor ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from bubblescope.actors.device_registry import (
 )
 from bubblescope.actors.phone_nodes import PhoneNode, alive_node_ids, labelled_phone_nodes
 from bubblescope.devices.app_drivers import app_drivers
+from bubblescope.devices.errors import AdbServerUnreachable
 from bubblescope.devices.spec import AdbDevicesSpec
 from bubblescope.errors import ConfigError
 
@@ -78,11 +79,11 @@ class PhoneFarm:
         for node_id in {n["NodeID"] for n in nodes} - alive_node_ids(nodes):
             self.registry.node_gone.remote(node_id)
         labelled = labelled_phone_nodes(nodes)
-        if not labelled:
+        wanted = self.devices.adb.node_labels
+        if not labelled and not wanted:
             adb = self.devices.adb
             address = ray.util.get_node_ip_address()
             return [PhoneNode(self.here, address, adb.host, adb.port, False)]
-        wanted = self.devices.adb.node_labels
         by_id = {n["NodeID"]: n.get("Labels") or {} for n in nodes}
         return [node for node in labelled
                 if all(by_id[node.node_id].get(k) == v for k, v in wanted.items())]
@@ -150,31 +151,32 @@ class PhoneFarm:
         beats = await asyncio.wait_for(
             asyncio.gather(*(agent.status.remote() for agent in self.agents.values())), timeout_s)
         phones = await self.phones()
-        self._check(phones, beats)
+        check_first_phones(self.devices, phones, beats)
         return [phone for phone in phones if phone.state == "online"]
-
-    def _check(self, phones: list[FarmPhone], beats: list[dict]) -> None:
-        conflict = [p.serial for p in phones if p.state == "conflict"]
-        if conflict:
-            raise ConfigError(f"phone {conflict[0]} is reported by two nodes; unplug it from "
-                              "one (each phone belongs to one node's adb server)",
-                              key="devices.adb.serials")
-        missing = sorted(set(self.devices.adb.serials or ()) - {p.serial for p in phones})
-        if missing:
-            raise ConfigError(f"phone {missing[0]} is on no phone node; plug it in, or drop it "
-                              "from devices.adb.serials", key="devices.adb.serials")
-        if not any(p.state == "online" for p in phones):
-            errors = [b["adb_error"] for b in beats if b["adb_error"]]
-            if errors and len(errors) == len(beats):
-                from bubblescope.devices.errors import AdbServerUnreachable
-
-                raise AdbServerUnreachable(f"{errors[0]}; start one (adb start-server) or fix "
-                                           "devices.adb.host and devices.adb.port")
-            raise ConfigError("no device online on adb; plug in a phone or `bubblescope farm "
-                              "up`", key="devices.adb.serials")
 
     def assign(self, serial: str, job_id: str, run_id: str, account: str) -> None:
         self.registry.assign.remote(serial, job_id, run_id, account)
 
     def release(self, serial: str, job_id: str) -> None:
         self.registry.release.remote(serial, job_id)
+
+
+def check_first_phones(devices: AdbDevicesSpec, phones: list[FarmPhone],
+                       beats: list[dict]) -> None:
+    """What a job start refuses (exit 2, or 3 for an adb server nobody runs), in one line."""
+    conflict = [p.serial for p in phones if p.state == "conflict"]
+    if conflict:
+        raise ConfigError(f"phone {conflict[0]} is reported by two nodes; unplug it from "
+                          "one (each phone belongs to one node's adb server)",
+                          key="devices.adb.serials")
+    missing = sorted(set(devices.adb.serials or ()) - {p.serial for p in phones})
+    if missing:
+        raise ConfigError(f"phone {missing[0]} is on no phone node; plug it in, or drop it "
+                          "from devices.adb.serials", key="devices.adb.serials")
+    if not any(p.state == "online" for p in phones):
+        errors = [b["adb_error"] for b in beats if b["adb_error"]]
+        if errors and len(errors) == len(beats):
+            raise AdbServerUnreachable(f"{errors[0]}; start one (adb start-server) or fix "
+                                       "devices.adb.host and devices.adb.port")
+        raise ConfigError("no device online on adb; plug in a phone or `bubblescope farm up`",
+                          key="devices.adb.serials")

@@ -75,3 +75,26 @@ def test_phone_nodes_are_the_alive_labelled_ones() -> None:
     found = {node.node_id: node for node in labelled_phone_nodes(nodes)}
     assert set(found) == {"a", "d"}
     assert found["a"].adb_port == 5038 and found["d"].adb_port == 5037
+
+
+def test_a_job_start_refuses_what_the_user_must_fix() -> None:
+    from bubblescope.actors.phone_farm import FarmPhone, check_first_phones
+    from bubblescope.cluster.cli import exit_code
+    from bubblescope.devices.spec import AdbDevicesSpec
+    from bubblescope.errors import ConfigError
+
+    beats = [{"node": "n1", "adb": "127.0.0.1:5037", "phones": 2, "adb_error": ""}]
+    ok = FarmPhone("a", "n1", "127.0.0.1:5037", "online")
+    named = AdbDevicesSpec.model_validate({"backend": "adb", "adb": {"serials": ["a", "zz"]}})
+    cases = [(named, [ok], "phone zz is on no phone node"),
+             (named.model_copy(update={"adb": named.adb.model_copy(update={"serials": None})}),
+              [ok, FarmPhone("b", "n2", "127.0.0.1:5038", "conflict")],
+              "phone b is reported by two nodes")]
+    for devices, phones, message in cases:
+        try:
+            check_first_phones(devices, phones, beats)
+        except ConfigError as exc:
+            assert message in str(exc) and exit_code(exc) == 2
+            assert "\n" not in str(exc)
+        else:
+            raise AssertionError(f"accepted: {message}")

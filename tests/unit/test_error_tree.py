@@ -6,8 +6,6 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-import socket
-from types import SimpleNamespace
 
 import pytest
 
@@ -119,16 +117,15 @@ def test_an_unreachable_ray_address_exits_3(small_job, monkeypatch, capsys) -> N
 
 
 def test_an_unreachable_adb_server_is_not_the_users_file() -> None:
-    from bubblescope.actors.loader import device_serials
+    from bubblescope.actors.phone_farm import check_first_phones
     from bubblescope.devices.errors import AdbServerUnreachable
     from bubblescope.devices.spec import AdbDevicesSpec
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed once we leave: nothing listens there
-    devices = AdbDevicesSpec.model_validate({"backend": "adb",
-                                              "adb": {"host": "127.0.0.1", "port": port}})
-    job = SimpleNamespace(spec=SimpleNamespace(devices=devices))
-    with pytest.raises(AdbServerUnreachable, match=f"127.0.0.1:{port}") as caught:
-        device_serials(job)
+    devices = AdbDevicesSpec.model_validate({"backend": "adb", "adb": {"port": 5999}})
+    beats = [{"node": "n1", "adb": "127.0.0.1:5999", "phones": 0,
+              "adb_error": "adb server 127.0.0.1:5999: [Errno 111] Connection refused"}]
+    with pytest.raises(AdbServerUnreachable, match="127.0.0.1:5999") as caught:
+        check_first_phones(devices, [], beats)
     assert cli.exit_code(caught.value) == 3
+    with pytest.raises(ConfigError, match="no device online"):  # adb answers, no phone on it
+        check_first_phones(devices, [], [dict(beats[0], adb_error="")])
