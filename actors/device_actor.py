@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import ray
+
 from bubblescope.actors.loader import make_classifier, make_device, make_policy
 from bubblescope.actors.plan import RunSpec
 from bubblescope.actors.stepper import Chunk, RunStepper
@@ -31,7 +33,8 @@ class DeviceActor:
         `policy` is the job's policy spec."""
         decider = make_policy(policy, persona, run.seed)
         classifier = make_classifier(self.device, self.devices, policy)
-        self.stepper = RunStepper(run, persona, self.device, decider, classifier)
+        node = ray.get_runtime_context().get_node_id()
+        self.stepper = RunStepper(run, persona, self.device, decider, classifier, node)
         self.stepper.start(checkpoint)
         return self.stepper.next_step
 

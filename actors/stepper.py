@@ -36,8 +36,9 @@ class Chunk:
 
 class RunStepper:
     def __init__(self, run: RunSpec, persona: Persona, device: Device, policy: Policy,
-                 classifier: Classifier) -> None:
+                 classifier: Classifier, node: str | None = None) -> None:
         self.run = run
+        self.node = node
         self.device = device
         self.policy = policy
         self.classifier = classifier
@@ -82,7 +83,8 @@ class RunStepper:
         record = StepRecord(
             job_id=run.job_id, run_id=run.run_id, persona=run.persona, platform=run.platform,
             experiment=run.experiment, replicate=run.replicate, device=self.device.serial,
-            account=run.account, phase=phase.name, step=self.next_step, phase_step=phase_step,
+            node=self.node, account=run.account, phase=phase.name, step=self.next_step,
+            phase_step=phase_step,
             device_time=observation.device_time,
             video_id=observation.video_id or (truth.video_id if truth else None),
             video_duration_s=observation.video_duration_s or (truth.duration_s if truth else None),

@@ -82,6 +82,8 @@ class StepRecord(_Contract):
     experiment: Experiment
     replicate: int = Field(ge=0)
     device: str
+    node: str | None = Field(default=None, description="Ray node id (hex) the device actor "
+                             "ran on: the node whose adb server holds the phone")
     account: str
     phase: Phase
     step: int = Field(ge=0, description="index within the run, over all its phases")

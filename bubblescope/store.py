@@ -35,7 +35,8 @@ _UTC_TS = pa.timestamp("us", tz="UTC")
 STEP_SCHEMA = pa.schema([
     ("job_id", pa.string()), ("run_id", pa.string()), ("persona", pa.string()),
     ("platform", pa.string()), ("experiment", pa.string()), ("replicate", pa.int32()),
-    ("device", pa.string()), ("account", pa.string()), ("phase", pa.string()),
+    ("device", pa.string()), ("node", pa.string()), ("account", pa.string()),
+    ("phase", pa.string()),
     ("step", pa.int64()), ("phase_step", pa.int64()), ("device_time", _UTC_TS),
     ("video_id", pa.string()), ("video_duration_s", pa.float64()), ("category", pa.string()),
     ("category_truth", pa.string()), ("decided_watch_s", pa.float64()), ("reversed", pa.bool_()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from bubblescope.contracts import Action, StageLatency, StepRecord
@@ -75,3 +76,14 @@ def test_store_on_a_uri(tmp_path) -> None:
 
 def test_step_schema_is_the_flattened_step_record() -> None:
     assert list(rows(0, 0)[0]) == STEP_SCHEMA.names
+
+
+def test_parts_written_before_a_column_existed_still_read(tmp_path) -> None:
+    """A job store from before `node` was recorded: its parts read, the new column null."""
+    store = JobStore(str(tmp_path), "j")
+    sink = pa.BufferOutputStream()
+    pq.write_table(part(0, 2).drop_columns(["node"]), sink)  # as the older schema wrote it
+    store.write_bytes("steps/r/part-00000000-00000002.parquet", sink.getvalue().to_pybytes())
+    table = store.read_steps(["r"])
+    assert table.num_rows == 3 and table.column("node").null_count == 3
+    assert StepRecord.from_row(table.to_pylist()[0]).node is None
