@@ -14,18 +14,21 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from bubblescope.actors.accounts import AccountInventory, Need
 from bubblescope.actors.device_actor import DeviceActor
 from bubblescope.actors.errors import PhoneWaitExpired
 from bubblescope.actors.loader import devices_of, sim_serials, world_of
 from bubblescope.actors.phone_farm import FIRST_REPORT_S, FarmPhone, PhoneFarm
 from bubblescope.actors.plan import RunSpec, plan_runs
+from bubblescope.devices.app_drivers import app_driver
 from bubblescope.devices.errors import DeviceOffline
 from bubblescope.devices.spec import AdbDevicesSpec
 from bubblescope.job import ResolvedJob
@@ -75,6 +78,8 @@ class Coordinator:
         self.stopping = False
         self.failures: dict[str, str] = {}
         self.farm: PhoneFarm | None = None  # phones on adb, wherever they are in the cluster
+        self.accounts: AccountInventory | None = None  # the farm's, when the job names it
+        self.mint_accounts = False  # virtual phones: a fresh account per run, made on the spot
 
     # -- control -----------------------------------------------------------------------
     async def run(self) -> dict:
@@ -116,8 +121,11 @@ class Coordinator:
         """One worker per phone; a phone that appears while runs are queued gets one too."""
         self.farm = PhoneFarm(devices)
         phones = await self.farm.first_phones(FIRST_REPORT_S)
+        if devices.accounts:
+            await asyncio.to_thread(self._take_accounts, devices, queue)
         self.state = "running"
         workers: list[asyncio.Task] = []
+        idle_since = time.monotonic()
         while True:
             for phone in phones:
                 if phone.state == "online" and queue and not self.stopping and \
@@ -125,12 +133,37 @@ class Coordinator:
                     slot = DeviceSlot(phone.serial, node=phone.node_id)
                     self.slots.append(slot)
                     workers.append(asyncio.create_task(self._work(slot, queue)))
-            if all(worker.done() for worker in workers):
-                break
+            if not all(worker.done() for worker in workers):
+                idle_since = time.monotonic()
+            elif not queue or self.stopping or \
+                    time.monotonic() - idle_since > devices.online_timeout_s:
+                break  # done, or runs left only for phones that never came
             await asyncio.sleep(FARM_WATCH_S)
             await asyncio.to_thread(self.farm.ensure_agents)  # for nodes that joined or came back
             phones = await self.farm.phones()
         await asyncio.gather(*workers)
+
+    def _take_accounts(self, devices: AdbDevicesSpec, queue: deque) -> None:
+        """Bind the queued runs to accounts before any starts: a fresh one each from the file
+        (or the one a resumed run already holds), or, on virtual phones, made at run start."""
+        assert devices.accounts is not None
+        self.accounts = AccountInventory(Path(devices.accounts))
+        self.mint_accounts = app_driver(devices.adb.app).account_switch == "intent"
+        runs = list(queue)
+        if self.mint_accounts:
+            held = {a.run_id: a for a in self.accounts.accounts().values()
+                    if a.state == "in-use" and a.job_id == self.job.job_id}
+        else:
+            held = self.accounts.allocate(self.job.job_id,
+                                          [Need(run.run_id, run.platform) for run in runs])
+        queue.clear()
+        queue.extend(replace(run, account=held[run.run_id].id, phone=held[run.run_id].phone)
+                     if run.run_id in held else run for run in runs)
+
+    def _mint(self, run: RunSpec, serial: str) -> RunSpec:
+        assert self.accounts is not None
+        account = self.accounts.mint(run.platform, serial, self.job.job_id, run.run_id)
+        return replace(run, account=account.id, phone=serial)
 
     async def _phone_node(self, slot: DeviceSlot, timeout_s: float) -> FarmPhone:
         """Where the slot's phone is now; waits while it is offline (its node down, say)."""
@@ -164,10 +197,19 @@ class Coordinator:
                 pending.append(run)
         return pending
 
-    async def _work(self, slot: DeviceSlot, queue: deque) -> None:
-        while queue and not self.stopping:
-            run = queue.popleft()
+    async def _work(self, slot: DeviceSlot, queue: deque[RunSpec]) -> None:
+        while not self.stopping:
+            # a run bound to a phone (its account lives there) waits for that phone's worker
+            found = [run for run in queue if run.phone in (None, slot.serial)]
+            if not found:
+                break
+            run = found[0]
+            queue.remove(run)
+            if self.mint_accounts and run.phone is None:
+                run = await asyncio.to_thread(self._mint, run, slot.serial)
             await self._execute(slot, run)
+            if self.accounts is not None and self.live.runs[run.run_id].state == "done":
+                await asyncio.to_thread(self.accounts.release, self.job.job_id, run.run_id)
         if slot.handle is not None:
             ray.kill(slot.handle)
             slot.handle = None

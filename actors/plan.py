@@ -28,6 +28,7 @@ class RunSpec:
     phases: tuple[PhasePlan, ...]
     seed: int
     account: str
+    phone: str | None = None  # the phone holding the run's account, when the farm has said
 
     @property
     def total_steps(self) -> int:

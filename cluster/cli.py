@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bubblescope.cluster.cli_accounts import add_accounts
 from bubblescope.cluster.cli_agent import add_agents, add_eval, add_model, add_serve, add_train
 from bubblescope.cluster.cli_data import add_dataset, add_persona_from_dataset
 from bubblescope.cluster.cli_devices import add_farm, add_record
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_misc(sub)
     add_dataset(sub)
     add_farm(sub)
+    add_accounts(sub)
     add_record(sub)
     add_model(sub)
     add_train(sub)

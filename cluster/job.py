@@ -89,7 +89,15 @@ def _resolve_device_files(spec: JobSpec, base: Path, source: str) -> JobSpec:
     scrcpy = adb.scrcpy.model_copy(update={"server_jar": str(jar)})
     speech = adb.speech.model_copy(update={"whisper_path": whisper})
     adb = adb.model_copy(update={"scrcpy": scrcpy, "speech": speech})
-    return spec.model_copy(update={"devices": devices.model_copy(update={"adb": adb})})
+    accounts = devices.accounts
+    if accounts is not None:
+        accounts = str((base / Path(accounts).expanduser()).resolve())
+        if not Path(accounts).is_file():
+            raise JobFileError(f"account file {accounts} does not exist; write it (see "
+                               "`bubblescope accounts add`) or drop the key", source=source,
+                               key="devices.accounts")
+    return spec.model_copy(update={"devices": devices.model_copy(
+        update={"adb": adb, "accounts": accounts})})
 
 
 def _check_prompts(adapters: dict[str, str], prompt: PromptSpec, source: str) -> None:

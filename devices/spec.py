@@ -87,6 +87,11 @@ class AdbDevicesSpec(FarmSpec):
         "(sim-truth reads the simulator, so only backend sim may use it)")
     adb: AdbSpec = Field(default=AdbSpec(), description="where the phones are and how to "
                          "drive them")
+    accounts: str | None = Field(
+        default=None, description="the farm's account file (relative to the job file): which "
+        "platform accounts exist on which phone; every run then takes a fresh one (virtual "
+        "phones mint theirs) and the file's ledger records it. Default: no inventory, the "
+        "account each phone is logged into")
     count: int | None = Field(
         default=None, ge=1, le=4096, description="not read with backend adb (one device actor "
         "per phone): the sim count a job file keeps so that it switches backend by one key")

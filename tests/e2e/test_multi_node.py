@@ -6,6 +6,7 @@ brought back with no step lost or repeated."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow
 AUDIT_S = 420  # the whole audit, with a worker down for a while
 STEPS = 12  # per phase; two phases per depth run
 JOB = """
-    job_id: farm
+    job_id: {job_id}
     seed: 5
     storage_path: out
     personas: [PERSONAS/concentrated.yaml, PERSONAS/dispersed.yaml]
@@ -41,7 +42,9 @@ JOB = """
     devices:
       backend: adb
       cpus_per_device: 0.5
+      accounts: accounts.yaml
       adb:
+        app: {app}
         glance_s: 1.0
         online_timeout_s: 240
         scrcpy: {{server_jar: {jar}, max_fps: 4}}
@@ -57,7 +60,19 @@ def parts(out: Path, audit: subprocess.Popen) -> int:
     return len(list((out / "farm" / "steps").glob("*/part-*.parquet")))
 
 
-@pytest.mark.timeout(AUDIT_S + 240)
+def refused_for_accounts(folder: Path, cluster, jar: str) -> subprocess.CompletedProcess:
+    """A real app's job (no minting) over a farm file with one fresh account per platform."""
+    (folder / "accounts.yaml").write_text(
+        "accounts:\n  - {id: d1, platform: douyin-like, phone: any}\n"
+        "  - {id: n1, platform: 'null', phone: any}\n")
+    job = write_job(folder, JOB.format(job_id="refused", app="douyin", steps=STEPS, jar=jar),
+                    name="refused.yaml")
+    return subprocess.run([sys.executable, "-m", "bubblescope.cluster.cli", "audit", str(job),
+                           "--address", cluster.address, "--no-progress"], cwd=folder,
+                          env=cluster.env, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.timeout(AUDIT_S + 420)
 def test_an_audit_over_two_phone_nodes(tmp_path: Path) -> None:
     with private_adb_server(tmp_path / "adb0") as adb0, \
             private_adb_server(tmp_path / "adb1") as adb1:
@@ -67,7 +82,9 @@ def test_an_audit_over_two_phone_nodes(tmp_path: Path) -> None:
         try:
             labels = [{PHONES_LABEL: "true", ADB_PORT_LABEL: str(adb.port)} for adb in (adb0, adb1)]
             with ray_cluster(Path("/tmp") / f"bs-{tmp_path.name[-12:]}", labels) as cluster:
-                job = write_job(tmp_path, JOB.format(steps=STEPS, jar=farms[0].jar))
+                (tmp_path / "accounts.yaml").write_text("accounts: []\n")  # phones mint theirs
+                job = write_job(tmp_path, JOB.format(job_id="farm", app="bubblescope-sim",
+                                                     steps=STEPS, jar=farms[0].jar))
                 audit = subprocess.Popen(
                     [sys.executable, "-m", "bubblescope.cluster.cli", "audit", str(job),
                      "--address", cluster.address, "--no-progress"],
@@ -94,6 +111,7 @@ def test_an_audit_over_two_phone_nodes(tmp_path: Path) -> None:
                 finally:
                     stop_process(audit, 30.0)
                 nodes = cluster.nodes()
+                refused = refused_for_accounts(tmp_path, cluster, farms[0].jar)
         finally:
             for farm_dir in ("farm0", "farm1", "farm-extra"):
                 if (tmp_path / farm_dir).exists():
@@ -111,3 +129,13 @@ def test_an_audit_over_two_phone_nodes(tmp_path: Path) -> None:
     assert extra is not None and {p.serial for p in extra.phones} & {r["device"] for r in rows}
     restarted = [n["NodeID"] for n in nodes if n["Labels"].get(ADB_PORT_LABEL) == str(adb1.port)]
     assert len(restarted) == 2 and all(any(r["node"] == n for r in rows) for n in restarted)
+    accounts = {r["run_id"]: {x["account"] for x in rows if x["run_id"] == r["run_id"]}
+                for r in rows}
+    assert all(len(held) == 1 for held in accounts.values())
+    assert len({next(iter(held)) for held in accounts.values()}) == 8  # a fresh one per run
+    ledger = [json.loads(line) for line in
+              (tmp_path / "accounts.yaml.ledger.jsonl").read_text().splitlines()]
+    assert Counter(line["to"] for line in ledger) == {"created": 8, "in-use": 8, "cultivated": 8}
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "job refused needs 4 fresh douyin-like accounts; the farm has 1" in refused.stderr
+    assert not (tmp_path / "out" / "refused" / "steps").exists()  # nothing started
