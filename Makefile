@@ -14,7 +14,7 @@ NEEDS_TORCH ?= $(if $(or $(findstring perception,$(EXTRAS)),$(findstring train,$
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 SYSTEM_PACKAGES := prometheus chromium adb espeak-ng
 
-.PHONY: test test-fast audit install sysdeps lint bench dashboards clean
+.PHONY: test test-fast audit install sysdeps lint bench dashboards k8s clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: $(STAMP)
 
 dashboards: $(STAMP)
 	$(BIN)/python -m bubblescope.metrics.dashboards deploy/grafana/dashboards/bubblescope.json
+
+# The policy RayService's serveConfigV2 (k8s/base/policy-serve-config.yaml), from the example
+# policy spec deploy/vllm/policy-llm.yaml; tests/integration/test_k8s_manifests.py checks it.
+k8s: $(STAMP)
+	$(BIN)/python -m bubblescope.cluster.k8s_render
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
