@@ -242,6 +242,14 @@ def test_the_configmaps_are_deploys_files(folder: str) -> None:
     assert not list(K8S.rglob("prometheus.yml")) and not list(K8S.rglob("*.json"))
 
 
+def test_the_build_needs_the_load_restrictor_off() -> None:
+    """Why k8s/README.md builds with --load-restrictor: deploy/'s files are referenced, not copied."""
+    kubectl = require_binary("kubectl", "install kubectl 1.32 (it bundles kustomize)")
+    result = subprocess.run([str(kubectl), "kustomize", str(K8S / "base")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "is not in or below" in result.stderr
+
+
 def test_the_committed_serve_config_is_a_fresh_render() -> None:
     assert SERVE_CONFIG.read_text() == render(), \
         "k8s/base/policy-serve-config.yaml is stale: python -m bubblescope.cluster.k8s_render"
