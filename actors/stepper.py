@@ -78,7 +78,7 @@ class RunStepper:
         decided = self.policy.decide(observation, tuple(self.history))
         action = self._reverse(decided) if phase.reversed else decided
         t2 = time.perf_counter()
-        self.device.act(action)
+        performed = self.device.act(action)
         t3 = time.perf_counter()
         record = StepRecord(
             job_id=run.job_id, run_id=run.run_id, persona=run.persona, platform=run.platform,
@@ -90,7 +90,7 @@ class RunStepper:
             video_duration_s=observation.video_duration_s or (truth.duration_s if truth else None),
             category=category,
             category_truth=truth.category if truth else None, decided_watch_s=decided.watch_s,
-            reversed=phase.reversed, action=action,
+            reversed=phase.reversed, action=action, performed=performed,
             latency=StageLatency(observe=t1 - t0, decide=t2 - t1, act=t3 - t2),
             recorded_at=datetime.now(UTC),
         )

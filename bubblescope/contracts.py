@@ -63,6 +63,15 @@ class Action(_Contract):
     format_ok: bool = Field(default=True, description="False when raw output failed to parse")
 
 
+class Performed(_Contract):
+    """What the device did of an action. On a real platform the text the model writes (a
+    comment, a share to someone) is only posted when the job opts in; a like always is."""
+
+    like: bool = False
+    comment: bool = False
+    share: bool = False
+
+
 class StageLatency(_Contract):
     """Wall-clock seconds spent in each stage of one step."""
 
@@ -95,19 +104,28 @@ class StepRecord(_Contract):
     category_truth: str | None = Field(default=None, description="simulated platforms only")
     decided_watch_s: float = Field(ge=0, description="the policy's watch time before reversal")
     reversed: bool = Field(description="True in the counterfactual phase (quantile reversal)")
-    action: Action
+    action: Action = Field(description="what the policy decided (after reversal in the "
+                           "counterfactual phase)")
+    performed: Performed = Field(default_factory=Performed,
+                                 description="what the device did of it")
     latency: StageLatency
     recorded_at: datetime = Field(description="wall clock (UTC) when the step was recorded")
 
     def to_row(self) -> dict:
-        row = self.model_dump(exclude={"action", "latency"})
+        row = self.model_dump(exclude={"action", "performed", "latency"})
         row.update({f"action_{k}": v for k, v in self.action.model_dump().items()})
+        row.update({f"performed_{k}": v for k, v in self.performed.model_dump().items()})
         row.update({f"latency_{k}_s": v for k, v in self.latency.model_dump().items()})
         return row
 
     @classmethod
     def from_row(cls, row: dict) -> StepRecord:
-        fields = {k: v for k, v in row.items() if not k.startswith(("action_", "latency_"))}
+        nested = ("action_", "performed_", "latency_")
+        fields = {k: v for k, v in row.items() if not k.startswith(nested)}
         action = {k[7:]: v for k, v in row.items() if k.startswith("action_")}
+        # rows written before `performed` was recorded hold nulls there
+        performed = {k[10:]: v for k, v in row.items()
+                     if k.startswith("performed_") and v is not None}
         latency = {k[8:-2]: v for k, v in row.items() if k.startswith("latency_")}
-        return cls(**fields, action=Action(**action), latency=StageLatency(**latency))
+        return cls(**fields, action=Action(**action), performed=Performed(**performed),
+                   latency=StageLatency(**latency))

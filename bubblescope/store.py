@@ -42,7 +42,9 @@ STEP_SCHEMA = pa.schema([
     ("category_truth", pa.string()), ("decided_watch_s", pa.float64()), ("reversed", pa.bool_()),
     ("recorded_at", _UTC_TS), ("action_watch_s", pa.float64()), ("action_like", pa.bool_()),
     ("action_comment", pa.string()), ("action_share", pa.string()), ("action_raw", pa.string()),
-    ("action_format_ok", pa.bool_()), ("latency_observe_s", pa.float64()),
+    ("action_format_ok", pa.bool_()), ("performed_like", pa.bool_()),
+    ("performed_comment", pa.bool_()), ("performed_share", pa.bool_()),
+    ("latency_observe_s", pa.float64()),
     ("latency_decide_s", pa.float64()), ("latency_act_s", pa.float64()),
     ("latency_record_s", pa.float64()),
 ])

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import adbutils
 
-from bubblescope.contracts import Action, Frame, Observation, VideoTruth
+from bubblescope.contracts import Action, Frame, Observation, Performed, VideoTruth
 from bubblescope.devices.app_drivers import AppDriver, app_driver
 from bubblescope.devices.device import Device
 from bubblescope.devices.device_clock import DeviceClock
@@ -161,22 +161,28 @@ class AdbPhone(Device):
             on_screen_text=self._screen_text(view.nodes),
         )
 
-    def act(self, action: Action) -> None:
+    def act(self, action: Action) -> Performed:
         view = self._require_view()
         self._clock.sleep_until(view.started + action.watch_s)
         self._scrcpy_check()
-        if action.like:
+        # a like is the platform's signal; what the model writes reaches people only when
+        # the app is the simulated one or the job opts in (devices.adb.post_text)
+        posts = self.app.simulated or self.spec.post_text
+        performed = Performed(like=action.like, comment=bool(action.comment) and posts,
+                              share=bool(action.share) and posts)
+        if performed.like:
             self._tap_role("like_button", view.nodes)
-        if action.comment:
-            self._comment(action.comment)
-        if action.share:
+        if performed.comment:
+            self._comment(action.comment or "")
+        if performed.share:
             self._share()
-        if action.comment or action.share:
+        if performed.comment or performed.share:
             self._close_sheets()
         swiped_at, swiped_pts = self._swipe_up()
         self._view = self._wait_for_view(previous=view)
         # the next video appeared when the finger lifted, not when the UI tree was read
         self._view.started, self._view.started_pts_us = swiped_at, swiped_pts
+        return performed
 
     def ground_truth(self) -> VideoTruth | None:
         if not self.virtual:

@@ -49,6 +49,7 @@ class AppDriver:
     activity: str | None
     account_switch: str  # "intent" (simulated app) or "none" (log in by hand)
     views: dict[str, tuple[Matcher, ...]]
+    simulated: bool = False  # the simulated app: what the model writes harms no one there
 
     def launch_command(self, platform: str, account: str, seed: int) -> str:
         component = f"{self.package}/{self.activity}" if self.activity else self.package
@@ -95,6 +96,7 @@ def app_drivers() -> dict[str, AppDriver]:
         drivers[name] = AppDriver(
             name=name, package=entry["package"], activity=entry.get("activity"),
             account_switch=entry.get("account_switch", "none"),
+            simulated=bool(entry.get("simulated", False)),
             views={role: _matchers(role, matchers, source)
                    for role, matchers in entry["views"].items()})
     return drivers

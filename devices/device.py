@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from bubblescope.contracts import Action, Observation, VideoTruth
+from bubblescope.contracts import Action, Observation, Performed, VideoTruth
 
 
 class Device(ABC):
@@ -24,8 +24,9 @@ class Device(ABC):
         """What the screen and speaker show of the current video."""
 
     @abstractmethod
-    def act(self, action: Action) -> None:
-        """Watch for action.watch_s, engage as asked, then swipe to the next video."""
+    def act(self, action: Action) -> Performed:
+        """Watch for action.watch_s, engage as asked, then swipe to the next video; returns
+        what it did (a real platform gets the model's text only when the job allows it)."""
 
     def begin_phase(self, phase: str) -> None:  # noqa: B027 - optional hook
         """A phase of the experiment starts (simulated worlds use it; phones ignore it)."""

@@ -58,6 +58,10 @@ class AdbSpec(_Spec):
         "phone node, host and port name the coordinator's node's adb server instead")
     app: str = Field(default="bubblescope-sim",
                      description="app driver: bubblescope-sim, douyin, kuaishou or bilibili")
+    post_text: bool = Field(
+        default=False, description="post what the model writes (comments, shares to "
+        "people) on a real platform; off, only likes are performed there and the step "
+        "records what was withheld. The simulated app always gets everything")
     glance_s: float = Field(default=1.5, ge=0, le=60,
                             description="device seconds of a video seen before deciding")
     frames_per_observation: int = Field(default=3, ge=1, le=64,

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bubblescope.contracts import Action, Frame, Observation, VideoTruth
+from bubblescope.contracts import Action, Frame, Observation, Performed, VideoTruth
 from bubblescope.devices.device import Device
 from bubblescope.sim.catalogue import Catalogue, CatalogueConfig, build_catalogue
 from bubblescope.sim.feed_screen import feed_screen, video_truth
@@ -78,7 +78,7 @@ class InProcessDevice(Device):
     def observe(self) -> Observation:
         return observe_video(self.catalogue, self._video, self.clock)
 
-    def act(self, action: Action) -> None:
+    def act(self, action: Action) -> Performed:
         platform, account = self._live
         platform.feedback(account, Feedback(self._video, action.watch_s, action.like,
                                             action.comment is not None, action.share is not None))
@@ -87,6 +87,8 @@ class InProcessDevice(Device):
         self._video = platform.recommend(account)
         if self.world.pace:
             time.sleep(spent / self.world.pace)
+        return Performed(like=action.like, comment=action.comment is not None,
+                         share=action.share is not None)  # a simulated platform: all of it
 
     def ground_truth(self) -> VideoTruth:
         return video_truth(self.catalogue, self._video)

@@ -4,6 +4,8 @@ device dropping off is reported and recovered from."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bubblescope.actors.loader import make_transcriber
@@ -74,9 +76,12 @@ def test_watch_time_and_engagement_reach_the_platform(rig) -> None:
     device.open_feed("kuaishou-like", "driver-account", 11)
     targets = [Action(watch_s=6.0), Action(watch_s=9.0, like=True),
                Action(watch_s=5.0, comment="so good"), Action(watch_s=5.0, share="friend")]
+    performed = []
     for action in targets:
         device.observe()
-        device.act(action)
+        performed.append(device.act(action))
+    assert [(p.like, p.comment, p.share) for p in performed] == \
+        [(False, False, False), (True, False, False), (False, True, False), (False, False, True)]
     feedback = phone.app_state().feedback[-4:]
     for sent, action in zip(feedback, targets, strict=True):
         # commenting and sharing happen while the video still plays, so they add to it
@@ -84,6 +89,29 @@ def test_watch_time_and_engagement_reach_the_platform(rig) -> None:
         assert action.watch_s - 0.5 <= sent.watch_s <= action.watch_s + slack, (sent, action)
     assert [f.like for f in feedback] == [False, True, False, False]
     assert feedback[2].comment and feedback[3].share
+
+
+def test_on_a_real_platform_only_likes_are_performed_unless_the_job_opts_in(rig) -> None:
+    """The same phone driven as a real app (not the simulated one): the like reaches the
+    platform; the comment and the share, text the model wrote, do not, until post_text."""
+    device, phone, _, _ = rig
+    device.open_feed("kuaishou-like", "driver-account", 11)
+    simulated, spec = device.app, device.spec
+    engaging = Action(watch_s=4.0, like=True, comment="lovely", share="friend")
+    try:
+        device.app = replace(simulated, simulated=False)
+        device.observe()
+        withheld = device.act(engaging)
+        device.spec = spec.model_copy(update={"post_text": True})
+        device.observe()
+        posted = device.act(engaging)
+    finally:
+        device.app, device.spec = simulated, spec
+    assert (withheld.like, withheld.comment, withheld.share) == (True, False, False)
+    assert (posted.like, posted.comment, posted.share) == (True, True, True)
+    first, second = phone.app_state().feedback[-2:]
+    assert first.like and not first.comment and not first.share
+    assert second.like and second.comment and second.share
 
 
 def test_a_dropped_device_is_reported_and_recovered(rig) -> None:
