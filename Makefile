@@ -55,10 +55,10 @@ bench: $(STAMP)
 dashboards: $(STAMP)
 	$(BIN)/python -m bubblescope.metrics.dashboards deploy/grafana/dashboards/bubblescope.json
 
-# The policy RayService's serveConfigV2 (k8s/base/policy-serve-config.yaml), from the example
-# policy spec deploy/vllm/policy-llm.yaml; tests/integration/test_k8s_manifests.py checks it.
+# The policy RayService's serveConfigV2 (k8s/base/policy-serve-config.yaml), from the agent job
+# k8s/base/policy-job.yaml by serve up's builder; tests/integration/test_k8s_manifests.py checks it.
 k8s: $(STAMP)
-	$(BIN)/python -m bubblescope.cluster.k8s_render
+	$(BIN)/bubblescope k8s render-serve
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

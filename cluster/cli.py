@@ -19,6 +19,7 @@ from bubblescope.cluster.cli_accounts import add_accounts
 from bubblescope.cluster.cli_agent import add_agents, add_eval, add_model, add_serve, add_train
 from bubblescope.cluster.cli_data import add_dataset, add_persona_from_dataset
 from bubblescope.cluster.cli_devices import add_farm, add_record
+from bubblescope.cluster.k8s_render import add_k8s
 from bubblescope.errors import BubblescopeError, ConfigError, UnreachableError
 
 EXIT_FAILED = 1
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval(sub)
     add_agents(sub)
     add_serve(sub)
+    add_k8s(sub)
     return parser
 
 

@@ -113,8 +113,9 @@ def _check_prompts(adapters: dict[str, str], prompt: PromptSpec, source: str) ->
 
 
 def _resolve_agent(spec: JobSpec, base: Path, source: str,
-                   personas: dict[str, Persona]) -> JobSpec:
-    """kind agent: base model and adapters as absolute paths, checked before anything runs."""
+                   personas: dict[str, Persona], check_files: bool = True) -> JobSpec:
+    """kind agent: base model and adapters as absolute paths, checked before anything runs
+    (unless `check_files` is off: they live on other machines, e.g. a Kubernetes volume)."""
     policy = spec.policy
     if not isinstance(policy, ServedAgentPolicySpec):
         return spec
@@ -128,16 +129,18 @@ def _resolve_agent(spec: JobSpec, base: Path, source: str,
 
     adapters = {pid: absolute(path) for pid, path in agent.adapters.items()}
     try:
-        check_model_dir(absolute(agent.base_model))
-        for pid, path in adapters.items():
-            check_adapter(path, pid)
+        if check_files:
+            check_model_dir(absolute(agent.base_model))
+            for pid, path in adapters.items():
+                check_adapter(path, pid)
     except AgentError as error:
         raise JobFileError(str(error), source=source, key="policy.agent") from error
     strangers = sorted(set(adapters) - set(personas))
     if strangers:
         raise JobFileError(f"adapters for personas not in this job: {strangers}",
                            source=source, key="policy.agent.adapters")
-    _check_prompts(adapters, agent.prompt, source)
+    if check_files:
+        _check_prompts(adapters, agent.prompt, source)
     agent = agent.model_copy(update={"base_model": absolute(agent.base_model),
                                      "adapters": adapters})
     return spec.model_copy(update={"policy": policy.model_copy(update={"agent": agent})})
@@ -167,8 +170,10 @@ def _check_window(spec: JobSpec, source: str) -> None:
 
 
 def load_job(path: str | Path, *, job_id: str | None = None,
-             storage_path: str | None = None) -> ResolvedJob:
-    """Validate the job file and everything it names; raise JobFileError on the first problem."""
+             storage_path: str | None = None, check_model_files: bool = True) -> ResolvedJob:
+    """Validate the job file and everything it names; raise JobFileError on the first problem.
+    `check_model_files=False` leaves the agent's model and adapter folders unchecked, for
+    describing a deployment elsewhere (cluster/k8s_render.py); whatever loads them checks them."""
     path = Path(path)
     source = str(path)
     data = read_mapping(path, JobFileError, "job file")
@@ -184,7 +189,7 @@ def load_job(path: str | Path, *, job_id: str | None = None,
     storage = _storage_path(storage_path, Path.cwd()) if storage_path \
         else _storage_path(spec.storage_path, base)
     personas = _personas(spec, base, source)
-    spec = _resolve_agent(spec, base, source, personas)
+    spec = _resolve_agent(spec, base, source, personas, check_model_files)
     return ResolvedJob(
         spec=spec,
         job_id=resolved_id,

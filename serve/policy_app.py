@@ -9,14 +9,18 @@ device actor, so there is no second adapter.
 
 Ray handles (device actors) and HTTP (`POST /<app>` with a JSON `DecideRequest` and the
 `serve_multiplexed_model_id` header) reach the same method. The builder validates the spec,
-then binds; the engine class is injected (`EchoEngine` for routing tests).
+then binds; the engine class is injected (`EchoEngine` for routing tests). `policy_serve_config`
+is the app's one description: a Serve config that `deploy_policy` runs and that
+`cluster/k8s_render.py` writes into the policy RayService's serveConfigV2.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections import defaultdict
+from typing import Any
 
 from ray import serve
 
@@ -126,30 +130,98 @@ def _server_class(spec: AgentPolicySpec) -> type:
     })
 
 
+# The Serve config's import_path: Serve calls this builder with the config's `args`.
+IMPORT_PATH = "bubblescope.serve.policy_app:policy_app"
+DEFAULT_ENGINE = "bubblescope.serve.engine:TransformersEngine"
+
+
+def _import(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def engine_path(engine_cls: type[Engine]) -> str:
+    """`module:Class` of an engine, the form the Serve config's args carry (a replica imports
+    it, so it must be importable there)."""
+    if "<" in engine_cls.__qualname__ or engine_cls.__module__ == "__main__":
+        raise ValueError(f"engine {engine_cls.__qualname__} is not importable by name; define "
+                         "it at the top level of an importable module")
+    return f"{engine_cls.__module__}:{engine_cls.__qualname__}"
+
+
+def deployment_options(spec: AgentPolicySpec) -> dict[str, Any]:
+    """The deployment's options for `spec`, as the Serve config's `deployments` entry names
+    them; the builder applies the same ones, so the app is the same whether Serve builds it
+    from a config file (KubeRay's serveConfigV2) or `serve.run` gets it (`serve up`)."""
+    deployment = spec.deployment
+    actor: dict[str, float] = {"num_cpus": deployment.cpus_per_replica}
+    if deployment.gpus_per_replica:
+        actor["num_gpus"] = deployment.gpus_per_replica
+    return {
+        "num_replicas": deployment.replicas, "ray_actor_options": actor,
+        "max_ongoing_requests": deployment.max_ongoing_requests,
+        "health_check_period_s": 2, "health_check_timeout_s": 30,
+        # one access-log line per decision would drown the audit's own output
+        "logging_config": {"enable_access_log": False, "log_level": "WARNING"},
+    }
+
+
+def policy_serve_config(spec: AgentPolicySpec, personas: list[Persona],
+                        engine: str = DEFAULT_ENGINE) -> dict[str, Any]:
+    """The Serve config (`serve deploy`, KubeRay's serveConfigV2) of the policy app: the one
+    description of it, which `deploy_policy` (so `serve up` and an audit) runs too.
+
+    Plain data (YAML/JSON-able). Serve's HTTP options are not in it: they belong to the Serve
+    instance, not the app (`deploy_policy` starts Serve on `http_port`; on KubeRay, Serve
+    listens on 0.0.0.0:8000, the Service's port). No HTTP port: no route (handles only).
+    """
+    name = spec.deployment.app_name
+    return {"applications": [{
+        "name": name,
+        "route_prefix": f"/{name}" if spec.deployment.http_port else None,
+        "import_path": IMPORT_PATH,
+        "args": {"spec": spec.model_dump(mode="json"),
+                 "personas": {p.id: p.model_dump(mode="json") for p in personas},
+                 "engine": engine},
+        "deployments": [{"name": DEPLOYMENT, **deployment_options(spec)}],
+    }]}
+
+
+def policy_app(args: dict[str, Any]):
+    """Serve's application builder (the config's import_path): the app `args` describe.
+
+    Multiplexing and batching come from the spec (they are code, not deployment options);
+    the options are `deployment_options(spec)`, which a config's `deployments` repeats.
+    """
+    spec = AgentPolicySpec.model_validate(args["spec"])
+    app = serve.deployment(_server_class(spec), name=DEPLOYMENT, **deployment_options(spec))
+    return app.bind(spec.model_dump(mode="json"), dict(args["personas"]),
+                    _import(args["engine"]))
+
+
 def build_policy_app(spec: AgentPolicySpec, personas: list[Persona],
                      engine_cls: type[Engine] = TransformersEngine):
-    """The Serve application for `spec`, ready for `serve.run`."""
-    deployment = spec.deployment
-    options = {"num_cpus": deployment.cpus_per_replica}
-    if deployment.gpus_per_replica:
-        options["num_gpus"] = deployment.gpus_per_replica
-    app = serve.deployment(
-        _server_class(spec), name=DEPLOYMENT, num_replicas=deployment.replicas,
-        ray_actor_options=options, max_ongoing_requests=deployment.max_ongoing_requests,
-        health_check_period_s=2, health_check_timeout_s=30,
-        # one access-log line per decision would drown the audit's own output
-        logging_config={"enable_access_log": False, "log_level": "WARNING"},
-    )
-    return app.bind(spec.model_dump(mode="json"),
-                    {p.id: p.model_dump(mode="json") for p in personas}, engine_cls)
+    """The Serve application for `spec`, ready for `serve.run`: built from its Serve config
+    exactly as Serve builds a config file's app (import_path called with args)."""
+    return _from_config(policy_serve_config(spec, personas, engine_path(engine_cls)))
+
+
+def _from_config(config: dict[str, Any]):
+    """The application of a one-app Serve config, as Serve builds it: the builder named by
+    import_path called with args (whose options equal the config's `deployments`)."""
+    app_config = config["applications"][0]
+    return _import(app_config["import_path"])(app_config["args"])
 
 
 def deploy_policy(spec: AgentPolicySpec, personas: list[Persona],
                   engine_cls: type[Engine] = TransformersEngine):
-    """Deploy (or update) the policy app; returns its handle. Serve fixes its HTTP settings
-    when it first starts on a cluster, so `http_port` applies only to a fresh Serve."""
-    app = build_policy_app(spec, personas, engine_cls)
-    name, port = spec.deployment.app_name, spec.deployment.http_port
+    """Deploy (or update) the policy app from its Serve config; returns its handle. Serve
+    fixes its HTTP settings when it first starts on a cluster, so `http_port` applies only to
+    a fresh Serve."""
+    config = policy_serve_config(spec, personas, engine_path(engine_cls))
+    app, app_config = _from_config(config), config["applications"][0]
+    port = spec.deployment.http_port
     serve.start(http_options={"host": "127.0.0.1", "port": port} if port
                 else {"location": "NoServer"})
-    return serve.run(app, name=name, route_prefix=f"/{name}" if port else None, blocking=False)
+    return serve.run(app, name=app_config["name"], route_prefix=app_config["route_prefix"],
+                     blocking=False)

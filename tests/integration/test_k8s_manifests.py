@@ -2,9 +2,9 @@
 accept: KubeRay kinds against KubeRay's CRD schemas (k8s/schemas/kuberay, the first version's
 openAPIV3Schema, with unknown fields refused as `kubectl apply --validate=strict` would), core
 kinds against Kubernetes 1.32's own schemas (kubernetes-validate). Beyond the schemas: token
-auth on every Ray container, the phone nodes' labels as the coordinator reads them, the job
-file and its credentials, the ConfigMaps made from deploy/, and the policy's serveConfigV2 as
-the Serve config builder makes it."""
+auth on every Ray container, the phone nodes' labels as the coordinator reads them (and as the
+operator accepts them), the job file and its credentials, the ConfigMaps made from deploy/, and
+the policy's serveConfigV2 as `serve up`'s builder makes it for the job it was rendered from."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from bubblescope.actors.phone_nodes import ADB_PORT_LABEL, PHONES_LABEL
-from bubblescope.cluster.k8s_render import POLICY_SPEC, SERVE_CONFIG, render
+from bubblescope.cluster.job import load_job
+from bubblescope.cluster.k8s_render import MODELS_MOUNT, POLICY_JOB, SERVE_CONFIG, render
 from bubblescope.jobspec import JobSpec
-from bubblescope.serve.vllm_app import load_vllm_spec, serve_config_dict
+from bubblescope.serve.policy_app import IMPORT_PATH, deployment_options, policy_serve_config
 from tests.support.system_programs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,8 @@ MODE = {"name": "RAY_AUTH_MODE", "value": "token"}
 def built(folder: str) -> tuple[dict, ...]:
     kubectl = require_binary("kubectl", "install kubectl 1.32 (it bundles kustomize), e.g. "
                              "https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/")
-    result = subprocess.run([str(kubectl), "kustomize", "--load-restrictor",
-                             "LoadRestrictionsNone", str(K8S / folder)],
+    # plain `kubectl kustomize` (the default load restrictor), as `kubectl apply -k` builds
+    result = subprocess.run([str(kubectl), "kustomize", str(K8S / folder)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
@@ -81,10 +82,32 @@ def crd_schema(kind: str) -> dict:
     return schema
 
 
+def operator_refusals(cluster: dict) -> list[str]:
+    """What KubeRay's operator refuses beyond the CRD schema, of the rules that bear on these
+    manifests (ValidateRayClusterSpec in ray-operator/controllers/ray/utils/validation.go)."""
+    found = []
+    for name, group in groups(cluster):
+        if "labels" in group.get("rayStartParams", {}):
+            found.append(f"rayStartParams['labels'] is not supported for {name} group; please "
+                         "use the top-level Labels field instead")
+        if group.get("minReplicas", 0) > group.get("maxReplicas", 2**31):
+            found.append(f"worker group {name} has minReplicas greater than maxReplicas")
+    if cluster.get("authOptions", {}).get("mode") == "token" and \
+            tuple(map(int, cluster.get("rayVersion", "0").split("."))) < (2, 52, 0):
+        found.append("authOptions.mode is 'token' but minimum Ray version is 2.52.0")
+    return found
+
+
 def validate(obj: dict) -> None:
     if obj["apiVersion"].startswith("ray.io/"):
         assert obj["apiVersion"] == "ray.io/v1"
         jsonschema.validate(obj, crd_schema(obj["kind"]))
+        spec = obj["spec"]
+        cluster = spec if obj["kind"] == "RayCluster" else spec.get("rayClusterConfig")
+        if cluster is not None:
+            refusals = operator_refusals(cluster)
+            if refusals:
+                raise jsonschema.ValidationError("; ".join(refusals))
     else:
         kubernetes_validate.validate(obj, KUBERNETES, strict=True)
 
@@ -121,7 +144,7 @@ def test_every_object_validates(folder: str) -> None:
     objects = built(folder)
     kinds = {obj["kind"] for obj in objects}
     assert {"RayCluster", "RayJob", "RayService", "NetworkPolicy", "ConfigMap", "Service",
-            "Namespace", "ServiceAccount"} <= kinds
+            "Namespace", "ServiceAccount", "PersistentVolumeClaim"} <= kinds
     for obj in objects:
         validate(obj)
         assert obj["kind"] == "Namespace" or obj["metadata"]["namespace"] == "bubblescope"
@@ -139,9 +162,18 @@ def test_a_broken_raycluster_is_refused() -> None:
     with pytest.raises(jsonschema.ValidationError, match="rayStartParam"):
         validate(typo)
     unlabelled = copy.deepcopy(one("base", "RayCluster"))
-    unlabelled["spec"]["workerGroupSpecs"][1]["rayStartParams"]["labels"] = {"a": "b"}
-    with pytest.raises(jsonschema.ValidationError, match="is not of type 'string'"):
+    unlabelled["spec"]["workerGroupSpecs"][1]["labels"] = ["bubblescope.io/phones=true"]
+    with pytest.raises(jsonschema.ValidationError, match="is not of type 'object'"):
         validate(unlabelled)
+    # the schema allows rayStartParams.labels; the operator does not
+    old_style = copy.deepcopy(one("base", "RayCluster"))
+    old_style["spec"]["workerGroupSpecs"][1]["rayStartParams"]["labels"] = "a=b"
+    with pytest.raises(jsonschema.ValidationError, match="use the top-level Labels field"):
+        validate(old_style)
+    old_ray = copy.deepcopy(one("base", "RayService"))
+    old_ray["spec"]["rayClusterConfig"]["rayVersion"] = "2.51.0"
+    with pytest.raises(jsonschema.ValidationError, match="minimum Ray version is 2.52.0"):
+        validate(old_ray)
     service = one("base", "Service")
     with pytest.raises(kubernetes_validate.ValidationError):
         validate({**service, "spec": {**service["spec"], "type": 7}})
@@ -191,7 +223,8 @@ def test_the_dashboard_stays_inside_the_cluster(folder: str) -> None:
 def test_the_phone_nodes_carry_the_labels_the_coordinator_looks_for(folder: str) -> None:
     cluster = one(folder, "RayCluster")["spec"]
     phones = next(g for g in cluster["workerGroupSpecs"] if g["groupName"] == "phones")
-    labels = dict(pair.split("=") for pair in phones["rayStartParams"]["labels"].split(","))
+    # the group's `labels`, which the operator passes as `ray start --labels=k=v,...`
+    labels = phones["labels"]
     assert labels == {PHONES_LABEL: "true", ADB_PORT_LABEL: "5037"}
     worker = ray_container(phones)
     assert worker["securityContext"]["privileged"] is True
@@ -201,7 +234,7 @@ def test_the_phone_nodes_carry_the_labels_the_coordinator_looks_for(folder: str)
     assert usb["hostPath"]["path"] == "/dev/bus/usb"
     assert {"name": "usb", "mountPath": "/dev/bus/usb"} in worker["volumeMounts"]
     others = [g for g in cluster["workerGroupSpecs"] if g["groupName"] != "phones"]
-    assert all("labels" not in g["rayStartParams"] for g in others)
+    assert all("labels" not in g for g in others)
     gpu = next(g for g in cluster["workerGroupSpecs"] if g["groupName"] == "gpu")
     assert ray_container(gpu)["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
@@ -237,38 +270,69 @@ def test_the_configmaps_are_deploys_files(folder: str) -> None:
     assert files and sorted(dashboards["data"]) == [f.name for f in files]
     for file in files:
         assert dashboards["data"][file.name] == file.read_text()
-    kustomization = (K8S / "base" / "kustomization.yaml").read_text()
-    assert "../../deploy/prometheus/prometheus.yml" in kustomization  # referenced, not copied
+    # used in place: deploy/kustomization.yaml generates them, k8s/base lists that folder
+    assert "../../deploy" in yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())[
+        "resources"]
     assert not list(K8S.rglob("prometheus.yml")) and not list(K8S.rglob("*.json"))
-
-
-def test_the_build_needs_the_load_restrictor_off() -> None:
-    """Why k8s/README.md builds with --load-restrictor: deploy/'s files are referenced, not copied."""
-    kubectl = require_binary("kubectl", "install kubectl 1.32 (it bundles kustomize)")
-    result = subprocess.run([str(kubectl), "kustomize", str(K8S / "base")],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0 and "is not in or below" in result.stderr
 
 
 def test_the_committed_serve_config_is_a_fresh_render() -> None:
     assert SERVE_CONFIG.read_text() == render(), \
-        "k8s/base/policy-serve-config.yaml is stale: python -m bubblescope.cluster.k8s_render"
+        "k8s/base/policy-serve-config.yaml is stale: bubblescope k8s render-serve (make k8s)"
+
+
+def policy_job_config() -> dict:
+    """What `serve up --job k8s/base/policy-job.yaml` deploys, straight from the builder."""
+    job = load_job(POLICY_JOB, check_model_files=False)
+    assert job.agent is not None
+    return policy_serve_config(job.agent, list(job.personas.values()))
 
 
 @pytest.mark.parametrize("folder", BUILDS)
-def test_the_rayservice_serves_the_builders_config(folder: str) -> None:
+def test_the_rayservice_serves_what_serve_up_deploys(folder: str) -> None:
     service = one(folder, "RayService", "policy")
     assert service["spec"]["serveConfigV2"] == SERVE_CONFIG.read_text()
-    assert yaml.safe_load(service["spec"]["serveConfigV2"]) == \
-        serve_config_dict(load_vllm_spec(POLICY_SPEC))
+    config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    assert config == policy_job_config()
     # the generator behind the replacement stays out of what is applied
     assert not [o for o in built(folder) if o["metadata"]["name"] == "policy-serve-config"]
 
 
+def test_the_serve_config_is_one_serve_accepts() -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    schema = ServeDeploySchema.model_validate(config)
+    app = config["applications"][0]
+    assert app["import_path"] == IMPORT_PATH and app["route_prefix"] == "/bubblescope-policy"
+    assert schema.applications[0].deployments[0].num_replicas == 2
+    job = load_job(POLICY_JOB, check_model_files=False)
+    assert job.agent is not None
+    assert app["deployments"] == [{"name": "PolicyServer", **deployment_options(job.agent)}]
+
+
+@pytest.mark.parametrize("folder", BUILDS)
+def test_the_policy_pods_hold_the_models_the_config_names(folder: str) -> None:
+    spec = one(folder, "RayService", "policy")["spec"]["rayClusterConfig"]
+    args = yaml.safe_load(one(folder, "RayService", "policy")["spec"]["serveConfigV2"])[
+        "applications"][0]["args"]
+    paths = [args["spec"]["base_model"], *args["spec"]["adapters"].values()]
+    assert paths and all(Path(p).is_relative_to(MODELS_MOUNT) for p in paths)
+    for group in spec["workerGroupSpecs"]:
+        pod = group["template"]["spec"]
+        claim = next(v for v in pod["volumes"] if v["name"] == "models")
+        assert claim["persistentVolumeClaim"]["claimName"] == \
+            one(folder, "PersistentVolumeClaim", "policy-models")["metadata"]["name"]
+        assert {"name": "models", "mountPath": str(MODELS_MOUNT), "readOnly": True} in \
+            ray_container(group)["volumeMounts"]
+        gpus = int(ray_container(group)["resources"]["limits"]["nvidia.com/gpu"])
+        assert gpus == args["spec"]["deployment"]["gpus_per_replica"]
+
+
 def test_the_render_command_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "serve.yaml"
-    result = subprocess.run([sys.executable, "-m",
-                             "bubblescope.cluster.k8s_render", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "bubblescope.cluster.cli", "k8s",
+                             "render-serve", "--out", str(out)],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert out.read_text() == SERVE_CONFIG.read_text()
