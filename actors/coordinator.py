@@ -56,6 +56,7 @@ class DeviceSlot:
     run_id: str | None = None
     pid: int | None = None
     node: str | None = None  # the Ray node whose adb server holds the phone (farm phones)
+    departed: bool = False  # offline because the farm lost the phone while it was idle
 
     def as_dict(self) -> dict:
         return {"state": self.state, "restarts": self.restarts, "reconnects": self.reconnects,
@@ -133,6 +134,7 @@ class Coordinator:
                     slot = DeviceSlot(phone.serial, node=phone.node_id)
                     self.slots.append(slot)
                     workers.append(asyncio.create_task(self._work(slot, queue)))
+            self._mark_departed(phones)
             if not all(worker.done() for worker in workers):
                 idle_since = time.monotonic()
             elif not queue or self.stopping or \
@@ -142,6 +144,15 @@ class Coordinator:
             await asyncio.to_thread(self.farm.ensure_agents)  # for nodes that joined or came back
             phones = await self.farm.phones()
         await asyncio.gather(*workers)
+
+    def _mark_departed(self, phones: list[FarmPhone]) -> None:
+        """An idle phone that left the farm is offline in the metrics until it is back."""
+        online = {phone.serial for phone in phones if phone.state == "online"}
+        for slot in self.slots:
+            if slot.state == "idle" and slot.serial not in online:
+                slot.state, slot.departed = "offline", True
+            elif slot.departed and slot.serial in online:
+                slot.state, slot.departed = "idle", False
 
     def _take_accounts(self, devices: AdbDevicesSpec, queue: deque) -> None:
         """Bind the queued runs to accounts before any starts: a fresh one each from the file
