@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from bubblescope.actors.accounts import AccountEntry, AccountInventory
 from bubblescope.actors.errors import AccountFileError
+from bubblescope.cluster.cli_groups import command_group
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -51,19 +52,17 @@ def _retire(args: argparse.Namespace) -> int:
 
 
 def add_accounts(sub) -> None:
-    accounts = sub.add_parser("accounts", help="the farm's platform accounts and their states")
-    accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)
-    for name, func, helptext in (("list", _list, "every account, its phone, state and run"),
-                                 ("add", _add, "declare a fresh account on a phone"),
-                                 ("retire", _retire, "take an account out of service")):
-        command = accounts_sub.add_parser(name, help=helptext)
+    commands = command_group(sub, "accounts", "the farm's platform accounts and their states", (
+        ("list", _list, "every account, its phone, state and run"),
+        ("add", _add, "declare a fresh account on a phone"),
+        ("retire", _retire, "take an account out of service")))
+    for command in commands.values():
         command.add_argument("--file", type=Path, required=True,
                              help="the farm's account file (its ledger sits beside it)")
-        command.set_defaults(func=func)
-        if name in ("add", "retire"):
-            command.add_argument("--id", required=True, help="the account's name")
-        if name == "add":
-            command.add_argument("--platform", required=True)
-            command.add_argument("--phone", required=True, help="serial of the phone holding it")
-            command.add_argument("--credentials", help="a reference only: secret:NAME/KEY or "
-                                 "file:PATH on the device node, never the password")
+    for command in (commands["add"], commands["retire"]):
+        command.add_argument("--id", required=True, help="the account's name")
+    add = commands["add"]
+    add.add_argument("--platform", required=True)
+    add.add_argument("--phone", required=True, help="serial of the phone holding it")
+    add.add_argument("--credentials", help="a reference only: secret:NAME/KEY or file:PATH on "
+                     "the device node, never the password")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bubblescope.cluster.cli_groups import command_group
 from bubblescope.errors import ConfigError
 
 
@@ -91,23 +92,20 @@ def add_farm(sub) -> None:
 
     from bubblescope.sim.android.farm import DEFAULT_DIR
 
-    farm = sub.add_parser("farm", help="virtual Android phones on this machine")
-    farm_sub = farm.add_subparsers(dest="farm_command", required=True)
-    for name, func, helptext in (("up", _farm_up, "start virtual phones and adb-connect them"),
-                                 ("list", _farm_list, "the farm's phones and their state"),
-                                 ("down", _farm_down, "disconnect and stop the phones")):
-        command = farm_sub.add_parser(name, help=helptext)
+    commands = command_group(sub, "farm", "virtual Android phones on this machine", (
+        ("up", _farm_up, "start virtual phones and adb-connect them"),
+        ("list", _farm_list, "the farm's phones and their state"),
+        ("down", _farm_down, "disconnect and stop the phones")))
+    for command in commands.values():
         command.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                              help=f"the farm's folder (default {DEFAULT_DIR})")
-        command.set_defaults(func=func)
-        if name == "up":
-            command.add_argument("--devices", type=int, required=True)
-            command.add_argument("--platform", default="douyin-like",
-                                 help="simulated platform profile the apps log into")
-            command.add_argument("--seed", type=int, default=0)
-            command.add_argument("--time-warp", type=float, default=1.0,
-                                 help="device seconds per real second")
-            command.add_argument("--adb-port", type=int, default=5037)
+    up = commands["up"]
+    up.add_argument("--devices", type=int, required=True)
+    up.add_argument("--platform", default="douyin-like",
+                    help="simulated platform profile the apps log into")
+    up.add_argument("--seed", type=int, default=0)
+    up.add_argument("--time-warp", type=float, default=1.0, help="device seconds per real second")
+    up.add_argument("--adb-port", type=int, default=5037)
     devices = sub.add_parser("devices", help="phones on this node's adb, or (--address) on "
                              "every phone node of a Ray cluster")
     devices.add_argument("--adb-port", type=int, default=5037,
