@@ -58,7 +58,9 @@ class TinyModelConfig:
     vocab_size: int = 2048  # BPE vocabulary before the special tokens
     hidden_size: int = 64  # text model width
     layers: int = 2  # text decoder layers
-    heads: int = 4  # attention heads (2 key/value heads: grouped-query, as in Qwen)
+    # attention heads (half as many key/value heads, at least one: grouped-query, as in Qwen);
+    # head size 32, the smallest vLLM's CPU attention kernels take (16 kills the engine)
+    heads: int = 2
     intermediate_size: int = 172  # text MLP width
     vision_hidden_size: int = 32  # vision tower width
     vision_depth: int = 2  # vision blocks; the last one uses full attention
