@@ -91,6 +91,7 @@ class RunStepper:
             category=category,
             category_truth=truth.category if truth else None, decided_watch_s=decided.watch_s,
             reversed=phase.reversed, action=action, performed=performed,
+            served=self.policy.served(),
             latency=StageLatency(observe=t1 - t0, decide=t2 - t1, act=t3 - t2),
             recorded_at=datetime.now(UTC),
         )

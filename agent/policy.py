@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bubblescope.contracts import Action, Observation
+from bubblescope.contracts import Action, Observation, Served
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class Policy(ABC):
     @abstractmethod
     def decide(self, observation: Observation, history: Sequence[HistoryItem]) -> Action:
         """The persona's action on the current video."""
+
+    def served(self) -> Served | None:
+        """Who served the last decision, for policies served by replicas; None in-process."""
+        return None
 
     def snapshot(self) -> dict:
         """State to resume from (e.g. a random generator), JSON-safe."""

@@ -24,7 +24,7 @@ from bubblescope.agent.wire import (
     DecideRequest,
     PastView,
 )
-from bubblescope.contracts import Action, Observation
+from bubblescope.contracts import Action, Observation, Served
 from bubblescope.errors import BubblescopeError
 from bubblescope.perception.classifier import Classifier
 from bubblescope.personas.schema import Persona
@@ -47,6 +47,7 @@ class AgentPolicy(Policy):
         self.key = spec.adapter_key(persona.id)
         self._handle = handle
         self.replies = 0
+        self._served: Served | None = None
 
     @property
     def handle(self):
@@ -83,10 +84,15 @@ class AgentPolicy(Policy):
     def decide(self, observation: Observation, history: Sequence[HistoryItem]) -> Action:
         reply = self._ask(self._request(observation, history))
         self.replies += 1
+        self._served = Served(replica=reply.replica, adapter_loads=reply.adapter_loads,
+                              adapter_evictions=reply.adapter_evictions)
         cap = REPLAY_LIMIT * observation.video_duration_s if observation.video_duration_s else None
         parsed = parse_action(reply.raw, fallback_watch_s=self.persona.stats.duration.median,
                               max_watch_s=cap)
         return parsed.action
+
+    def served(self) -> Served | None:
+        return self._served
 
 
 def _deliberate(error: Exception) -> bool:

@@ -8,18 +8,54 @@ and job validation all read these schemas. `actors/loader.py` maps them to polic
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AutoscalingSpec(_Spec):
+    """Serve's autoscaler on queue length: replicas are added while the requests waiting or
+    running per replica stay above the target, and removed while they stay below it."""
+
+    min_replicas: int = Field(default=1, ge=1, description="fewest replicas kept (one at least: "
+                              "a decision never waits for a cold start)")
+    max_replicas: int = Field(default=4, ge=1, description="most replicas started")
+    target_ongoing_requests: float = Field(
+        default=16, gt=0, description="requests queued or in flight per replica that the "
+        "autoscaler aims at; a replica's batch size is a good start")
+    upscale_delay_s: float = Field(default=10, ge=0, description="how long the queue must stay "
+                                   "long before a replica is added")
+    downscale_delay_s: float = Field(default=60, ge=0, description="how long the queue must "
+                                     "stay short before a replica is removed")
+    look_back_period_s: float = Field(default=30, gt=0, description="the queue length the "
+                                      "autoscaler acts on is averaged over this window")
+    metrics_interval_s: float = Field(default=10, gt=0, description="how often replicas report "
+                                      "their queue length")
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas {self.max_replicas} is below min_replicas "
+                             f"{self.min_replicas}")
+        return self
+
+    def serve_config(self, replicas: int) -> dict[str, float]:
+        """Serve's `autoscaling_config` of a deployment that starts with `replicas`."""
+        initial = min(max(replicas, self.min_replicas), self.max_replicas)
+        return {**self.model_dump(), "initial_replicas": initial}
+
+
 class DeploymentSpec(_Spec):
     app_name: str = Field(default="bubblescope-policy", description="Ray Serve application name")
-    replicas: int = Field(default=1, ge=1, description="policy replicas")
+    replicas: int = Field(default=1, ge=1, description="policy replicas; with autoscaling, "
+                          "the number it starts with (kept between its min and max)")
+    autoscaling: AutoscalingSpec | None = Field(default=None, description="scale replicas on "
+                                                "queue length between min and max instead of "
+                                                "keeping `replicas`")
     max_adapters_per_replica: int = Field(
         default=8, ge=1, description="adapters a replica keeps loaded (least recently used go)")
     max_batch_size: int = Field(default=16, ge=1, description="decisions generated together")
@@ -31,6 +67,22 @@ class DeploymentSpec(_Spec):
                                       description="requests a replica accepts at once")
     http_port: int | None = Field(default=8000, ge=1, le=65535, description="Serve's HTTP "
                                   "port on this cluster (POST /<app_name>); none: no HTTP")
+
+    @model_validator(mode="after")
+    def _replica_rules(self) -> Self:
+        if self.autoscaling is None:
+            return self
+        if self.autoscaling.target_ongoing_requests > self.max_ongoing_requests:
+            raise ValueError(f"autoscaling.target_ongoing_requests "
+                             f"{self.autoscaling.target_ongoing_requests:g} is above "
+                             f"max_ongoing_requests {self.max_ongoing_requests}: a replica never "
+                             "queues that many, so it would never scale up")
+        return self
+
+    @property
+    def most_replicas(self) -> int:
+        """Replicas the deployment can reach: what the cluster must have room for."""
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
 
 
 class GenerationSpec(_Spec):

@@ -37,6 +37,10 @@ class DecideReply(BaseModel):
     adapter: str = Field(description="the adapter that answered; '' for the base model")
     replica: str = Field(description="which replica answered (its process id)")
     batch_size: int = Field(description="decisions generated together with this one")
+    adapter_loads: int = Field(default=0, ge=0, description="adapters the replica loaded since "
+                               "its previous answer")
+    adapter_evictions: int = Field(default=0, ge=0, description="adapters the replica evicted "
+                                   "since its previous answer")
 
 
 class ClassifyReply(BaseModel):

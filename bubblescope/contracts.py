@@ -72,6 +72,16 @@ class Performed(_Contract):
     share: bool = False
 
 
+class Served(_Contract):
+    """Which policy replica decided a step, and the adapter churn it reports with the answer:
+    the adapters it loaded and evicted since its previous answer (to any device), so summing
+    a job's rows counts each load and eviction once."""
+
+    replica: str = Field(description="the replica that answered (its process id)")
+    adapter_loads: int = Field(default=0, ge=0)
+    adapter_evictions: int = Field(default=0, ge=0)
+
+
 class StageLatency(_Contract):
     """Wall-clock seconds spent in each stage of one step."""
 
@@ -108,24 +118,30 @@ class StepRecord(_Contract):
                            "counterfactual phase)")
     performed: Performed = Field(default_factory=Performed,
                                  description="what the device did of it")
+    served: Served | None = Field(default=None, description="the policy replica that decided, "
+                                  "for served policies; none for in-process ones")
     latency: StageLatency
     recorded_at: datetime = Field(description="wall clock (UTC) when the step was recorded")
 
     def to_row(self) -> dict:
-        row = self.model_dump(exclude={"action", "performed", "latency"})
+        row = self.model_dump(exclude={"action", "performed", "served", "latency"})
         row.update({f"action_{k}": v for k, v in self.action.model_dump().items()})
         row.update({f"performed_{k}": v for k, v in self.performed.model_dump().items()})
+        served = self.served.model_dump() if self.served else dict.fromkeys(Served.model_fields)
+        row.update({f"served_{k}": v for k, v in served.items()})
         row.update({f"latency_{k}_s": v for k, v in self.latency.model_dump().items()})
         return row
 
     @classmethod
     def from_row(cls, row: dict) -> StepRecord:
-        nested = ("action_", "performed_", "latency_")
+        nested = ("action_", "performed_", "served_", "latency_")
         fields = {k: v for k, v in row.items() if not k.startswith(nested)}
         action = {k[7:]: v for k, v in row.items() if k.startswith("action_")}
         # rows written before `performed` was recorded hold nulls there
         performed = {k[10:]: v for k, v in row.items()
                      if k.startswith("performed_") and v is not None}
+        served = {k[7:]: v for k, v in row.items() if k.startswith("served_")}
         latency = {k[8:-2]: v for k, v in row.items() if k.startswith("latency_")}
         return cls(**fields, action=Action(**action), performed=Performed(**performed),
+                   served=Served(**served) if served.get("replica") is not None else None,
                    latency=StageLatency(**latency))

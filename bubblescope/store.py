@@ -44,6 +44,8 @@ STEP_SCHEMA = pa.schema([
     ("action_comment", pa.string()), ("action_share", pa.string()), ("action_raw", pa.string()),
     ("action_format_ok", pa.bool_()), ("performed_like", pa.bool_()),
     ("performed_comment", pa.bool_()), ("performed_share", pa.bool_()),
+    ("served_replica", pa.string()), ("served_adapter_loads", pa.int32()),
+    ("served_adapter_evictions", pa.int32()),
     ("latency_observe_s", pa.float64()),
     ("latency_decide_s", pa.float64()), ("latency_act_s", pa.float64()),
     ("latency_record_s", pa.float64()),

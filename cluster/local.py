@@ -73,7 +73,7 @@ def _device_cap(job: ResolvedJob, started_here: bool) -> int | None:
 
 def _policy_cpus(job: ResolvedJob) -> float:
     agent = job.agent
-    return agent.deployment.replicas * agent.deployment.cpus_per_replica if agent else 0.0
+    return agent.deployment.most_replicas * agent.deployment.cpus_per_replica if agent else 0.0
 
 
 def _deploy_policy(job: ResolvedJob) -> None:

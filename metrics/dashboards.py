@@ -151,6 +151,20 @@ SECTIONS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
                Query(f"bubblescope_format_failures_total{{{_J}}}", "total")),
               description="Share of steps whose policy output did not parse, and the total."),
     )),
+    ("Serving", (
+        Panel("Decisions/s by policy replica",
+              (Query(f"rate(bubblescope_replica_decisions_total{{{_J}}}[$__rate_interval])",
+                     "replica {{replica}}"),),
+              unit="ops", width=12),
+        Panel("Adapter churn by policy replica",
+              (Query(f"rate(bubblescope_replica_adapter_loads_total{{{_J}}}[$__rate_interval])",
+                     "loads {{replica}}"),
+               Query(f"rate(bubblescope_replica_adapter_evictions_total{{{_J}}}"
+                     "[$__rate_interval])", "evictions {{replica}}")),
+              unit="ops", width=12,
+              description="Persona adapters loaded and evicted per second; above zero once "
+              "the personas outnumber the adapters the replicas hold."),
+    )),
 )
 
 
@@ -159,7 +173,7 @@ def build_dashboard() -> dict:
     builder = (
         dashboard_builders.Dashboard("bubblescope")
         .uid(UID)
-        .description("A bubblescope audit in flight: progress, bubbles, latency, devices.")
+        .description("A bubblescope audit in flight: progress, bubbles, latency, devices, serving.")
         .tags(["bubblescope"])
         .editable()
         .tooltip(models.DashboardCursorSync.CROSSHAIR)

@@ -134,6 +134,7 @@ def _job_families(job: str, stats: Stats) -> Iterator[Metric]:
     yield _counter("bubblescope_format_failures_total",
                    "Steps whose policy output did not parse.", ["job"],
                    [([job], float(stats.get("format_failures", 0)))])
+    yield from _replica_families(job, _as_dict(stats.get("replicas")))
     if "state" in stats:
         yield _state_set("bubblescope_job_state", "The job's state: 1 for the current one.",
                          [job], ["job"], JOB_STATES, str(stats["state"]))
@@ -231,6 +232,20 @@ def _family(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str
 def _gauge(name: str, doc: str, labels: list[str],
            samples: Iterable[Sample]) -> GaugeMetricFamily:
     return _family(GaugeMetricFamily, name, doc, labels, samples)
+
+
+def _replica_families(job: str, replicas: Mapping[str, Any]) -> Iterator[Metric]:
+    """The policy replicas that decided this job's steps: decisions and adapter churn."""
+    for key, name, doc in (
+            ("decisions", "bubblescope_replica_decisions_total",
+             "Decisions the policy replica served for this job."),
+            ("adapter_loads", "bubblescope_replica_adapter_loads_total",
+             "Persona adapters the replica loaded while serving this job."),
+            ("adapter_evictions", "bubblescope_replica_adapter_evictions_total",
+             "Persona adapters the replica evicted to make room while serving this job.")):
+        yield _counter(name, doc, ["job", "replica"],
+                       [([job, replica], float(_as_dict(counts).get(key, 0)))
+                        for replica, counts in replicas.items()])
 
 
 def _counter(name: str, doc: str, labels: list[str],

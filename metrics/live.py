@@ -104,6 +104,7 @@ class LiveMetrics:
         self.steps: Counter = Counter()  # (persona, platform, experiment, phase) -> steps
         self.latency = {stage: Histogram() for stage in STAGES}
         self.format_failures = 0
+        self.replicas: dict[str, Counter] = {}  # replica -> decisions, adapter loads, evictions
 
     def add_run(self, run_id: str, run) -> None:
         self.runs[run_id] = RunLive(run.persona, run.platform, run.experiment, run.replicate,
@@ -126,10 +127,22 @@ class LiveMetrics:
         for phase, count in Counter(phases).items():
             self.steps[(live.persona, live.platform, live.experiment, phase)] += count
         self.format_failures += steps.num_rows - sum(steps.column("action_format_ok").to_pylist())
+        self._count_served(steps)
         for stage in STAGES[:-1]:
             self.latency[stage].observe_many(steps.column(f"latency_{stage}_s").to_numpy())
         n = steps.num_rows
         self.latency["overhead"].observe_many(np.full(n, max(overhead_s, 0.0) / n))
+
+    def _count_served(self, steps: pa.Table) -> None:
+        columns = ("served_replica", "served_adapter_loads", "served_adapter_evictions")
+        if "served_replica" not in steps.column_names:
+            return
+        for replica, loads, evictions in zip(*(steps.column(c).to_pylist() for c in columns),
+                                             strict=True):
+            if replica is not None:
+                counts = self.replicas.setdefault(replica, Counter())
+                counts.update(decisions=1, adapter_loads=loads or 0,
+                              adapter_evictions=evictions or 0)
 
     def snapshot(self) -> dict:
         return {
@@ -139,4 +152,5 @@ class LiveMetrics:
                        "count": v} for k, v in sorted(self.steps.items())],
             "latency": {stage: h.as_dict() for stage, h in self.latency.items()},
             "format_failures": self.format_failures,
+            "replicas": {replica: dict(counts) for replica, counts in sorted(self.replicas.items())},
         }

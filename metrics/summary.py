@@ -148,6 +148,37 @@ def _pooled_top10(group: list[RunResult]) -> dict[str, list[dict]]:
     return _top10(pooled)
 
 
+_SERVED = ("served_replica", "served_adapter_loads", "served_adapter_evictions", "persona",
+           "recorded_at")
+
+
+def serving_summary(table: pa.Table) -> dict | None:
+    """Per policy replica: decisions, adapter loads and evictions, and their rate over the time
+    the replica served; None when no step was decided by a served policy."""
+    if not set(_SERVED) <= set(table.column_names):
+        return None
+    rows = [r for r in table.select(list(_SERVED)).to_pylist() if r["served_replica"]]
+    if not rows:
+        return None
+    replicas = []
+    for replica, group in groupby(sorted(rows, key=lambda r: r["served_replica"]),
+                                  key=lambda r: r["served_replica"]):
+        members = list(group)
+        times = [r["recorded_at"] for r in members]
+        span_s = max((max(times) - min(times)).total_seconds(), 1e-9)
+        loads = sum(r["served_adapter_loads"] or 0 for r in members)
+        evictions = sum(r["served_adapter_evictions"] or 0 for r in members)
+        replicas.append({
+            "replica": replica, "decisions": len(members),
+            "personas": len({r["persona"] for r in members}),
+            "adapter_loads": loads, "adapter_evictions": evictions,
+            "seconds": _num(span_s), "loads_per_s": _num(loads / span_s),
+            "evictions_per_s": _num(evictions / span_s)})
+    return {"replicas": replicas, "personas": len({r["persona"] for r in rows}),
+            "adapter_loads": sum(r["adapter_loads"] for r in replicas),
+            "adapter_evictions": sum(r["adapter_evictions"] for r in replicas)}
+
+
 def summarize(table: pa.Table, *, job_id: str, planned: dict[str, int],
               config: SummaryConfig, platforms: dict[str, dict] | None = None) -> dict:
     """summary.json for a job. `planned` maps every run id to its planned steps."""
@@ -174,6 +205,9 @@ def summarize(table: pa.Table, *, job_id: str, planned: dict[str, int],
             "by_platform_persona": _aggregate(results, ("platform", "persona"), config),
         },
     }
+    serving = serving_summary(table)
+    if serving:
+        summary["serving"] = serving
     if platforms:
         from bubblescope.metrics.ground_truth import ground_truth_checks
 

@@ -30,6 +30,7 @@ th{background:#f3f5f8;font-weight:600}td.num,th.num{text-align:right;
 .mark-same{color:#8a94a3}.prev{color:#8a94a3;font-size:11px}
 .muted{color:#66707d}.empty{color:#66707d;font-style:italic}
 .error{color:#9a1c1c;background:#fdf0f0;padding:6px 10px;border-radius:4px}
+.warning{color:#7a4b00;background:#fdf5e3;padding:6px 10px;border-radius:4px}
 .narrative{white-space:pre-wrap;margin:4px 0 6px}
 .side{display:flex;flex-wrap:wrap;gap:22px;align-items:flex-start}
 .cell{border:1px solid #e3e7ec;border-radius:6px;padding:6px 12px;margin:10px 0}

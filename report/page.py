@@ -21,13 +21,14 @@ from bubblescope.report.tables import (
     ground_truth_table,
     platform_table,
     runs_table,
+    serving_table,
     top10_section,
 )
 
 SECTIONS = (("overview", "Overview"), ("platforms", "Platforms"), ("personas", "Personas"),
             ("ground-truth", "Ground-truth checks"), ("diversity", "Diversity over steps"),
             ("bep", "Bubble Escape Potential"), ("diversity-change", "Diversity change"),
-            ("top10", "Top-10 categories"), ("runs", "Runs"))
+            ("top10", "Top-10 categories"), ("serving", "Policy serving"), ("runs", "Runs"))
 
 
 def _ordered(preferred: list[str], present: set[str]) -> list[str]:
@@ -194,6 +195,17 @@ def _bep(summary: dict, job: ResolvedJob) -> str:
     return figure + ("<h3>Per platform</h3>" + platform_table(entries) if entries else "")
 
 
+def _serving(summary: dict, job: ResolvedJob) -> str:
+    serving = summary.get("serving")
+    if not serving:
+        return empty("No step was decided by a served policy (this job's policy runs in the "
+                     "device actors), so there is no replica to show.")
+    agent = job.agent
+    held = agent.deployment.most_replicas * agent.deployment.max_adapters_per_replica \
+        if agent else None
+    return serving_table(serving, held)
+
+
 def _missing_runs(summary: dict, job: ResolvedJob) -> list[str]:
     """Planned runs that have not written a step, so a partial job shows what it lacks."""
     seen = {r["run_id"] for r in summary["runs"]}
@@ -212,6 +224,7 @@ def render_report(summary: dict, steps: pa.Table, job: ResolvedJob) -> str:
         "bep": lambda: _bep(summary, job),
         "diversity-change": lambda: diversity_change_table(cells),
         "top10": lambda: top10_section(cells),
+        "serving": lambda: _serving(summary, job),
         "runs": lambda: runs_table(summary["runs"], _missing_runs(summary, job)),
     }
     title = f"bubblescope audit {summary['job_id']}"

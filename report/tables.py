@@ -86,6 +86,24 @@ def top10_section(cells: list[dict]) -> str:
     return legend + "".join(top10_block(c) for c in cells)
 
 
+def serving_table(serving: dict, adapters_held: int | None) -> str:
+    """The policy replicas: decisions and adapter churn; a warning when adapters were evicted,
+    which happens when the personas outnumber what the replicas hold."""
+    rows = [(esc(r["replica"]), esc(r["decisions"]), esc(r["personas"]), esc(r["adapter_loads"]),
+             esc(r["adapter_evictions"]), fmt(r["loads_per_s"], 2), fmt(r["evictions_per_s"], 2))
+            for r in serving["replicas"]]
+    note = ""
+    if serving["adapter_evictions"]:
+        room = f" the replicas hold at most {adapters_held}" if adapters_held else ""
+        note = (f"<p class='warning'>Adapter churn: {esc(serving['personas'])} personas were "
+                f"served and{esc(room)}, so {esc(serving['adapter_evictions'])} adapters were "
+                "evicted and loaded again. Raise max_adapters_per_replica or the replicas, "
+                "or run fewer personas at once.</p>")
+    return note + table(["replica", "decisions", "personas", "adapter loads", "evictions",
+                         "loads/s", "evictions/s"], rows, numeric=(1, 2, 3, 4, 5, 6),
+                        attrs=" id='serving-table'")
+
+
 def _run_row(run: dict) -> tuple[str, ...]:
     status = _badge(bool(run["complete"]), "complete", "incomplete")
     return (esc(run["run_id"]), status, f"{run['steps']}/{run['steps_planned']}",

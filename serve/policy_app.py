@@ -35,13 +35,30 @@ from bubblescope.serve.engine import Engine, TransformersEngine
 
 class _AdapterLease:
     """What Serve's multiplexing caches per adapter; evicting it unloads the adapter, unless
-    the same adapter has been loaded again since."""
+    the same adapter has been loaded again since. Serve calls `__del__` itself when it evicts,
+    and Python calls it again when the lease is collected: only the first call releases."""
 
     def __init__(self, server: PolicyServer, key: str, generation: int) -> None:
         self.server, self.key, self.generation = server, key, generation
+        self.released = False
 
     def __del__(self) -> None:
-        self.server.release(self.key, self.generation)
+        if not self.released:
+            self.released = True
+            self.server.release(self.key, self.generation)
+
+
+class _Churn:
+    """Adapter loads and evictions not yet reported: each answer carries (and clears) them, so
+    a job's step rows add up to the replica's churn with nothing counted twice."""
+
+    def __init__(self) -> None:
+        self.loads = self.evictions = 0
+
+    def take(self) -> tuple[int, int]:
+        taken = (self.loads, self.evictions)
+        self.loads = self.evictions = 0
+        return taken
 
 
 class PolicyServer:
@@ -52,6 +69,7 @@ class PolicyServer:
         self.engine = engine_cls(self.spec.base_model)
         self.generations: dict[str, int] = defaultdict(int)
         self.lock = asyncio.Lock()
+        self.churn = _Churn()
 
     async def get_adapter(self, key: str) -> _AdapterLease:
         """Serve's multiplexed loader; the builder wraps it in `serve.multiplexed` with the
@@ -60,11 +78,13 @@ class PolicyServer:
         async with self.lock:
             await asyncio.to_thread(self.engine.load_adapter, key, path)
             self.generations[key] += 1
+            self.churn.loads += 1
             return _AdapterLease(self, key, self.generations[key])
 
     def release(self, key: str, generation: int) -> None:
         if self.generations.get(key) == generation:
             self.engine.unload_adapter(key)
+            self.churn.evictions += 1
 
     async def _adapter_key(self) -> str:
         key = serve.get_multiplexed_model_id()
@@ -79,7 +99,9 @@ class PolicyServer:
         key = await self._adapter_key()
         prompt = self._prompt(request)  # a bad request fails alone, before it joins a batch
         raw, size = await self.batched((key, prompt))
-        return DecideReply(raw=raw, adapter=key, replica=str(os.getpid()), batch_size=size)
+        loads, evictions = self.churn.take()
+        return DecideReply(raw=raw, adapter=key, replica=str(os.getpid()), batch_size=size,
+                           adapter_loads=loads, adapter_evictions=evictions)
 
     async def classify(self, observation: Observation | dict) -> ClassifyReply:
         """The video's category by the base model, asked with a taxonomy-constrained prompt."""
@@ -157,8 +179,11 @@ def deployment_options(spec: AgentPolicySpec) -> dict[str, Any]:
     actor: dict[str, float] = {"num_cpus": deployment.cpus_per_replica}
     if deployment.gpus_per_replica:
         actor["num_gpus"] = deployment.gpus_per_replica
+    scaling: dict[str, Any] = (
+        {"autoscaling_config": deployment.autoscaling.serve_config(deployment.replicas)} if deployment.autoscaling
+        else {"num_replicas": deployment.replicas})
     return {
-        "num_replicas": deployment.replicas, "ray_actor_options": actor,
+        **scaling, "ray_actor_options": actor,
         "max_ongoing_requests": deployment.max_ongoing_requests,
         "health_check_period_s": 2, "health_check_timeout_s": 30,
         # one access-log line per decision would drown the audit's own output

@@ -107,3 +107,9 @@ def test_agent_audit_survives_a_killed_replica(agent_job, ray_local):
     assert all("format_failures" in run for run in runs)
     failures = sum(run["format_failures"] for run in runs)
     assert failures == sum(not ok for ok in steps["action_format_ok"].to_pylist())
+    # every step names the replica that decided it: the killed one and its replacement
+    replicas = steps["served_replica"].to_pylist()
+    assert None not in replicas and len(set(replicas)) >= 2
+    serving = summary["serving"]
+    assert sum(r["decisions"] for r in serving["replicas"]) == steps.num_rows
+    assert serving["adapter_loads"] >= len(job.agent.adapters)  # loaded again after the kill

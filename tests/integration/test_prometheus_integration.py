@@ -81,6 +81,8 @@ def make_stats(tick: int) -> dict:
                       "steps": 0, "run_id": None, "pid": None},
         },
         "format_failures": tick,
+        "replicas": {"4242": {"decisions": 5 * tick, "adapter_loads": tick,
+                              "adapter_evictions": tick // 2}},
     }
 
 

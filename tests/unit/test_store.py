@@ -79,15 +79,16 @@ def test_step_schema_is_the_flattened_step_record() -> None:
 
 
 def test_parts_written_before_a_column_existed_still_read(tmp_path) -> None:
-    """A job store from before `node` and `performed_*` were recorded: its parts read, the
-    new columns null, and the rows still make StepRecords."""
+    """A job store from before `node`, `performed_*` and `served_*` were recorded: its parts
+    read, the new columns null, and the rows still make StepRecords."""
     store = JobStore(str(tmp_path), "j")
     sink = pa.BufferOutputStream()
     older = part(0, 2).drop_columns(["node", "performed_like", "performed_comment",
-                                     "performed_share"])
+                                     "performed_share", "served_replica",
+                                     "served_adapter_loads", "served_adapter_evictions"])
     pq.write_table(older, sink)  # as the older schema wrote it
     store.write_bytes("steps/r/part-00000000-00000002.parquet", sink.getvalue().to_pybytes())
     table = store.read_steps(["r"])
     assert table.num_rows == 3 and table.column("node").null_count == 3
     record = StepRecord.from_row(table.to_pylist()[0])
-    assert record.node is None and not record.performed.like
+    assert record.node is None and not record.performed.like and record.served is None
