@@ -3,9 +3,10 @@
 Requests name their adapter as Serve's multiplexed model id (the persona id; '' for the base
 model), so Serve routes a persona to a replica that already holds its adapter, and each replica
 keeps at most `max_adapters_per_replica` loaded (least recently used go). Concurrent requests
-are batched (`serve.batch`) and each batch is generated per adapter. The reversed persona of a
-counterfactual phase is the same adapter: the reversal acts on the decided watch time in the
-device actor, so there is no second adapter.
+are batched (`serve/batching.py`: not `serve.batch`, which splits a batch by adapter) and each
+batch is generated in one pass, adapters mixed. The reversed persona of a counterfactual phase
+is the same adapter: the reversal acts on the decided watch time in the device actor, so there
+is no second adapter.
 
 Ray handles (device actors) and HTTP (`POST /<app>` with a JSON `DecideRequest` and the
 `serve_multiplexed_model_id` header) reach the same method. The builder validates the spec,
@@ -30,6 +31,7 @@ from bubblescope.agent.spec import AgentPolicySpec
 from bubblescope.agent.wire import DEPLOYMENT, ClassifyReply, DecideReply, DecideRequest
 from bubblescope.contracts import Observation
 from bubblescope.personas.schema import Persona
+from bubblescope.serve.batching import Batcher
 from bubblescope.serve.engine import Engine, TransformersEngine
 
 
@@ -52,6 +54,8 @@ class PolicyServer:
         self.engine = engine_cls(self.spec.base_model)
         self.generations: dict[str, int] = defaultdict(int)
         self.lock = asyncio.Lock()
+        self.batcher = Batcher(self._generate, self.spec.deployment.max_batch_size,
+                               self.spec.deployment.batch_wait_s)
 
     async def get_adapter(self, key: str) -> _AdapterLease:
         """Serve's multiplexed loader; the builder wraps it in `serve.multiplexed` with the
@@ -87,21 +91,18 @@ class PolicyServer:
         raw, _ = await self.batched(("", category_prompt(observation, self.prompt_config)))
         return ClassifyReply(raw=raw, category=parse_category(raw))
 
-    async def batched(self, items: list[tuple[str, Prompt]]) -> list[tuple[str, int]]:
-        """Called with one (adapter, prompt) item; the builder wraps it in `serve.batch`, which
-        hands it the items that arrived together. Answers with (text, size of its group)."""
-        groups: dict[str, list[int]] = defaultdict(list)
-        for index, (key, _) in enumerate(items):
-            groups[key].append(index)
-        replies: list[tuple[str, int]] = [("", 0)] * len(items)
-        for key, indices in groups.items():
-            async with self.lock:
-                texts = await asyncio.to_thread(self.engine.generate, key,
-                                                [items[i][1] for i in indices],
-                                                self.spec.generation)
-            for i, text in zip(indices, texts, strict=True):
-                replies[i] = (text, len(indices))
-        return replies
+    async def batched(self, item: tuple[str, Prompt]) -> tuple[str, int]:
+        """The answer to one (adapter, prompt) item and the size of the batch it was generated
+        in: concurrent items are gathered into batches that mix adapters."""
+        return await self.batcher.submit(item)
+
+    async def _generate(self, items: list[tuple[str, Prompt]]) -> list[tuple[str, int]]:
+        keys = [key for key, _ in items]
+        prompts = [prompt for _, prompt in items]
+        async with self.lock:
+            texts = await asyncio.to_thread(self.engine.generate, keys, prompts,
+                                            self.spec.generation)
+        return [(text, len(items)) for text in texts]
 
     def _prompt(self, request: DecideRequest):
         persona = self.personas.get(request.persona)
@@ -119,14 +120,12 @@ class PolicyServer:
 
 
 def _server_class(spec: AgentPolicySpec) -> type:
-    """PolicyServer with the multiplexing bound and batch size of `spec` applied."""
+    """PolicyServer with the multiplexing bound of `spec` applied (its batch size and wait
+    the server's own batcher reads from the spec)."""
     deployment = spec.deployment
     multiplexed = serve.multiplexed(max_num_models_per_replica=deployment.max_adapters_per_replica)
-    batched = serve.batch(max_batch_size=deployment.max_batch_size,
-                          batch_wait_timeout_s=deployment.batch_wait_s)
     return type(DEPLOYMENT, (PolicyServer,), {
         "get_adapter": multiplexed(PolicyServer.get_adapter),
-        "batched": batched(PolicyServer.batched),
     })
 
 
