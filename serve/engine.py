@@ -10,6 +10,7 @@ engine class by injection.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from bubblescope.agent.errors import AdapterError
 from bubblescope.agent.prompt import Prompt
 from bubblescope.agent.spec import GenerationSpec
+from bubblescope.serve import row_lora
 
 
 class Engine(ABC):
@@ -82,10 +84,13 @@ class EchoEngine(Engine):
 class TransformersEngine(Engine):
     """The base model loaded once per replica; adapters attached with PEFT.
 
-    A batch that mixes adapters is generated in one pass: PEFT applies each row's LoRA to that
-    row alone (`adapter_names`, '__base__' for the base model), so adapters of different ranks
-    share a batch. What PEFT cannot mix is generated per adapter instead: a batch with images
-    while some loaded adapter adapts the vision tower (its layers see patches, not rows).
+    A batch that mixes adapters is generated in one pass: each row's LoRA is applied to that
+    row alone, so adapters of different ranks and the base model share a batch; plain LoRA
+    goes through `row_lora` (two batched matmuls per layer whatever the number of adapters),
+    anything else through PEFT's `adapter_names` ('__base__' for the base model), which loops
+    over the adapters in each layer. What neither can mix is generated per adapter instead: a
+    batch with images while some loaded adapter adapts the vision tower (its layers see
+    patches, not rows).
     """
 
     def __init__(self, base_model: str, device: str = "cpu") -> None:
@@ -184,9 +189,8 @@ class TransformersEngine(Engine):
 
     def _adapters(self, keys: list[str]):
         """The model to generate with and the routing arguments for `keys`: one adapter is
-        set as PEFT's active one; several go row by row through `adapter_names`."""
-        import contextlib
-
+        set as PEFT's active one; several go row by row, through `row_lora` where it applies,
+        else through PEFT's `adapter_names`."""
         unique = set(keys)
         if unique == {""}:
             return contextlib.nullcontext((self.model, {})) if self.peft is None \
@@ -194,6 +198,8 @@ class TransformersEngine(Engine):
         if len(unique) == 1:
             self.peft.set_adapter(keys[0])
             return contextlib.nullcontext((self.peft, {}))
+        if row_lora.applies(self.peft, keys):
+            return _entered(row_lora.RowLora(self.peft, keys))
         return contextlib.nullcontext(
             (self.peft, {"adapter_names": [key or BASE_ROW for key in keys]}))
 
@@ -209,14 +215,14 @@ def _adapts_vision(peft) -> bool:
                for name, module in peft.named_modules())
 
 
-class _without_adapters:  # noqa: N801 - used as a context manager, reads like one
-    def __init__(self, peft) -> None:
-        self.peft = peft
+@contextlib.contextmanager
+def _without_adapters(peft):
+    with peft.disable_adapter():
+        yield peft, {}
 
-    def __enter__(self):
-        self._context = self.peft.disable_adapter()
-        self._context.__enter__()
-        return self.peft, {}
 
-    def __exit__(self, *exc) -> None:
-        self._context.__exit__(*exc)
+@contextlib.contextmanager
+def _entered(context):
+    """(the model `context` gives, no routing arguments)."""
+    with context as model:
+        yield model, {}
