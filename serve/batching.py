@@ -2,10 +2,16 @@
 
 The policy server's own batcher, in place of `serve.batch`: Ray Serve's batcher splits every
 batch by multiplexed model id (one sub-batch per adapter), and a batch that mixes adapters is
-exactly what the engine generates in one pass. Semantics otherwise as `serve.batch` with one
-batch at a time: a batch starts with the oldest waiting item, takes what is waiting up to
-`max_batch_size`, and waits at most `wait_s` from its first item for more. Items queue while a
-batch is being generated, so under load the next batch is full at once. A caller that gives up
+exactly what the engine generates in one pass. One batch at a time: a batch starts with the
+oldest waiting item and takes what is waiting, up to `max_batch_size`; items queue while a
+batch is being generated, so under load the next batch is full at once.
+
+When the queue runs dry before the batch is full, the batch waits for more (at most `wait_s`
+from its first item) only while the callers the previous batch answered may still come back:
+fewer items have arrived since it was answered than it held. Devices decide, act, and ask
+again; without this, the callers of one batch come back just after the next has started (their
+round trip takes longer than any fixed short wait) and two half batches alternate for good,
+while a lone device would wait `wait_s` for nobody on every decision. A caller that gives up
 (Serve cancels a request whose client went away) is left out of the batch it was waiting for.
 """
 
@@ -28,6 +34,8 @@ class Batcher(Generic[Item, Result]):
         self.handle, self.max_batch_size, self.wait_s = handle, max_batch_size, wait_s
         self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._answered = 0  # items in the batch answered last
+        self._arrived = 0  # items submitted since it was answered
         self.batches = 0  # batches handled, for stats and tests
 
     async def submit(self, item: Item) -> Result:
@@ -37,6 +45,7 @@ class Batcher(Generic[Item, Result]):
             self._queue = self._queue or asyncio.Queue()
             self._task = loop.create_task(self._run(self._queue))
         future: asyncio.Future[Result] = loop.create_future()
+        self._arrived += 1
         self._queue.put_nowait((item, future))
         return await future
 
@@ -55,7 +64,7 @@ class Batcher(Generic[Item, Result]):
                 batch.append(queue.get_nowait())
                 continue
             left = deadline - loop.time()
-            if left <= 0:
+            if left <= 0 or self._arrived >= self._answered:  # nobody more to wait for
                 break
             try:
                 batch.append(await asyncio.wait_for(queue.get(), left))
@@ -70,10 +79,12 @@ class Batcher(Generic[Item, Result]):
             if len(results) != len(batch):
                 raise RuntimeError(f"a batch of {len(batch)} items got {len(results)} results")
         except Exception as error:  # every caller of the batch hears of it; the loop goes on
+            self._answered, self._arrived = len(batch), 0
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
             return
+        self._answered, self._arrived = len(batch), 0
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)

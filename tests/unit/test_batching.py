@@ -81,3 +81,51 @@ def test_a_handler_that_answers_the_wrong_number_of_items_is_an_error():
 def test_bounds_are_checked():
     with pytest.raises(ValueError, match="at least 1 item"):
         Batcher(Recorder(), max_batch_size=0, wait_s=0)
+
+
+def _closed_loop(batcher: Batcher, delays: list[float], rounds: int):
+    """Callers that ask again as soon as they are answered, caller i after delays[i] s."""
+    async def caller(index: int) -> None:
+        for _ in range(rounds):
+            await batcher.submit(index)
+            await asyncio.sleep(delays[index])  # paced: the caller's own round trip
+
+    async def main() -> None:
+        await asyncio.gather(*(caller(i) for i in range(len(delays))))
+
+    asyncio.run(main())
+
+
+def test_a_batch_waits_for_the_callers_it_just_answered_to_come_back():
+    # caller 1 is slow to come back: without waiting for it, the batches would split
+    recorder = Recorder()
+    _closed_loop(Batcher(recorder, max_batch_size=4, wait_s=5), delays=[0, 0.05], rounds=3)
+    assert recorder.batches == [[0, 1]] * 3
+
+
+def test_a_caller_who_does_not_come_back_is_waited_for_at_most_wait_s():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch_size=4, wait_s=0.05)
+
+    async def main() -> list[int]:
+        first = await asyncio.gather(batcher.submit(0), batcher.submit(1))
+        return [*first, await batcher.submit(2)]  # caller 1 never asks again
+
+    assert asyncio.run(main()) == [0, 10, 20]
+    assert recorder.batches == [[0, 1], [2]]
+
+
+def test_a_caller_whose_batch_held_only_it_is_not_kept_waiting_for_strangers():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch_size=4, wait_s=5)
+
+    async def stranger() -> int:
+        await asyncio.sleep(0.2)  # paced: someone else, arriving later
+        return await batcher.submit(2)
+
+    async def main() -> None:
+        await batcher.submit(0)
+        await asyncio.gather(batcher.submit(0), stranger())
+
+    asyncio.run(main())
+    assert recorder.batches == [[0], [0], [2]]
