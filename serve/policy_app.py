@@ -3,9 +3,10 @@
 Requests name their adapter as Serve's multiplexed model id (the persona id; '' for the base
 model), so Serve routes a persona to a replica that already holds its adapter, and each replica
 keeps at most `max_adapters_per_replica` loaded (least recently used go). Concurrent requests
-are batched (`serve.batch`) and each batch is generated per adapter. The reversed persona of a
-counterfactual phase is the same adapter: the reversal acts on the decided watch time in the
-device actor, so there is no second adapter.
+are batched (`serve/batching.py`: not `serve.batch`, which splits a batch by adapter) and each
+batch is generated in one pass, adapters mixed. The reversed persona of a counterfactual phase
+is the same adapter: the reversal acts on the decided watch time in the device actor, so there
+is no second adapter.
 
 Ray handles (device actors) and HTTP (`POST /<app>` with a JSON `DecideRequest` and the
 `serve_multiplexed_model_id` header) reach the same method. The builder validates the spec,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import threading
 from collections import defaultdict
 from typing import Any
 
@@ -30,6 +32,7 @@ from bubblescope.agent.spec import AgentPolicySpec
 from bubblescope.agent.wire import DEPLOYMENT, ClassifyReply, DecideReply, DecideRequest
 from bubblescope.contracts import Observation
 from bubblescope.personas.schema import Persona
+from bubblescope.serve.batching import Batcher
 from bubblescope.serve.engine import Engine, TransformersEngine
 
 
@@ -54,10 +57,20 @@ class _Churn:
 
     def __init__(self) -> None:
         self.loads = self.evictions = 0
+        self._lock = threading.Lock()  # counted in worker threads, taken on the event loop
+
+    def loaded(self) -> None:
+        with self._lock:
+            self.loads += 1
+
+    def evicted(self) -> None:
+        with self._lock:
+            self.evictions += 1
 
     def take(self) -> tuple[int, int]:
-        taken = (self.loads, self.evictions)
-        self.loads = self.evictions = 0
+        with self._lock:
+            taken = (self.loads, self.evictions)
+            self.loads = self.evictions = 0
         return taken
 
 
@@ -68,23 +81,47 @@ class PolicyServer:
         self.prompt_config = self.spec.prompt
         self.engine = engine_cls(self.spec.base_model)
         self.generations: dict[str, int] = defaultdict(int)
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # one engine call at a time: loads, unloads, generation
+        # adapters Serve evicted, unloaded at the next engine call that does not use them
+        self.evicted: dict[str, int] = {}
+        self._evicted_lock = threading.Lock()
         self.churn = _Churn()
+        self.batcher = Batcher(self._generate, self.spec.deployment.max_batch_size,
+                               self.spec.deployment.batch_wait_s)
 
     async def get_adapter(self, key: str) -> _AdapterLease:
         """Serve's multiplexed loader; the builder wraps it in `serve.multiplexed` with the
         configured bound (Serve finds the method by this name, so it must keep it)."""
         path = self.spec.adapters[key]
         async with self.lock:
+            await asyncio.to_thread(self._settle, set(), key)
             await asyncio.to_thread(self.engine.load_adapter, key, path)
             self.generations[key] += 1
-            self.churn.loads += 1
+            self.churn.loaded()
             return _AdapterLease(self, key, self.generations[key])
 
     def release(self, key: str, generation: int) -> None:
-        if self.generations.get(key) == generation:
-            self.engine.unload_adapter(key)
-            self.churn.evictions += 1
+        """Serve evicted `key` (from a worker thread, maybe while a batch that uses it is being
+        generated): unloading waits for the next engine call that does not need it."""
+        with self._evicted_lock:
+            if self.generations.get(key) == generation:
+                self.evicted[key] = generation
+                self.churn.evicted()
+
+    def _settle(self, needed: set[str], loading: str = "") -> None:
+        """Under the engine lock: unload what Serve evicted and nothing in `needed` uses, and
+        load again what `needed` holds but an earlier eviction already unloaded (`loading`:
+        the adapter the caller is about to load itself)."""
+        with self._evicted_lock:
+            gone = [key for key, generation in self.evicted.items()
+                    if key not in needed | {loading} or self.generations.get(key) != generation]
+            for key in gone:
+                if self.generations.get(key) == self.evicted.pop(key):
+                    self.engine.unload_adapter(key)
+        missing = {key for key in needed if key} - set(self.engine.loaded())
+        for key in sorted(missing):
+            self.engine.load_adapter(key, self.spec.adapters[key])
+            self.churn.loaded()
 
     async def _adapter_key(self) -> str:
         key = serve.get_multiplexed_model_id()
@@ -109,21 +146,19 @@ class PolicyServer:
         raw, _ = await self.batched(("", category_prompt(observation, self.prompt_config)))
         return ClassifyReply(raw=raw, category=parse_category(raw))
 
-    async def batched(self, items: list[tuple[str, Prompt]]) -> list[tuple[str, int]]:
-        """Called with one (adapter, prompt) item; the builder wraps it in `serve.batch`, which
-        hands it the items that arrived together. Answers with (text, size of its group)."""
-        groups: dict[str, list[int]] = defaultdict(list)
-        for index, (key, _) in enumerate(items):
-            groups[key].append(index)
-        replies: list[tuple[str, int]] = [("", 0)] * len(items)
-        for key, indices in groups.items():
-            async with self.lock:
-                texts = await asyncio.to_thread(self.engine.generate, key,
-                                                [items[i][1] for i in indices],
-                                                self.spec.generation)
-            for i, text in zip(indices, texts, strict=True):
-                replies[i] = (text, len(indices))
-        return replies
+    async def batched(self, item: tuple[str, Prompt]) -> tuple[str, int]:
+        """The answer to one (adapter, prompt) item and the size of the batch it was generated
+        in: concurrent items are gathered into batches that mix adapters."""
+        return await self.batcher.submit(item)
+
+    async def _generate(self, items: list[tuple[str, Prompt]]) -> list[tuple[str, int]]:
+        keys = [key for key, _ in items]
+        prompts = [prompt for _, prompt in items]
+        async with self.lock:
+            await asyncio.to_thread(self._settle, set(keys))
+            texts = await asyncio.to_thread(self.engine.generate, keys, prompts,
+                                            self.spec.generation)
+        return [(text, len(items)) for text in texts]
 
     def _prompt(self, request: DecideRequest):
         persona = self.personas.get(request.persona)
@@ -141,14 +176,12 @@ class PolicyServer:
 
 
 def _server_class(spec: AgentPolicySpec) -> type:
-    """PolicyServer with the multiplexing bound and batch size of `spec` applied."""
+    """PolicyServer with the multiplexing bound of `spec` applied (its batch size and wait
+    the server's own batcher reads from the spec)."""
     deployment = spec.deployment
     multiplexed = serve.multiplexed(max_num_models_per_replica=deployment.max_adapters_per_replica)
-    batched = serve.batch(max_batch_size=deployment.max_batch_size,
-                          batch_wait_timeout_s=deployment.batch_wait_s)
     return type(DEPLOYMENT, (PolicyServer,), {
         "get_adapter": multiplexed(PolicyServer.get_adapter),
-        "batched": batched(PolicyServer.batched),
     })
 
 

@@ -125,7 +125,7 @@ def model_actions(engine, key: str, samples: list[Sample], generation, votes: in
     actions, failed = [], 0
     for start in range(0, len(samples), batch):
         chunk = samples[start:start + batch]
-        rounds = [engine.generate(key, [s.prompt for s in chunk], generation)
+        rounds = [engine.generate([key] * len(chunk), [s.prompt for s in chunk], generation)
                   for _ in range(votes)]
         for index, sample in enumerate(chunk):
             answers = [_parsed(sample, texts[index]) for texts in rounds]

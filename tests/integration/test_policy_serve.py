@@ -1,5 +1,6 @@
-"""The policy app on a real Ray Serve: adapters multiplexed and bounded per replica, batching
-by adapter, HTTP and handles, a replica killed mid-use, hostile model output."""
+"""The policy app on a real Ray Serve: adapters multiplexed and bounded per replica, batches
+that mix adapters with every answer routed back to its own request, HTTP and handles, a
+replica killed mid-use, hostile model output."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.conftest import EXAMPLES
 PORT = 18651
 BASE = load_persona(EXAMPLES / "personas" / "concentrated.yaml")
 PERSONAS = [BASE.model_copy(update={"id": f"p{i}"}) for i in range(3)]
+UNADAPTED = BASE.model_copy(update={"id": "p-base"})  # no adapter: played by the base model
 SCREEN = Observation(device_time=datetime(2026, 1, 1, tzinfo=UTC),
                      on_screen_text="Cooking noodles\n@chef", video_duration_s=30.0)
 MARKER = f"/tmp/bubblescope-pwned-{uuid.uuid4().hex}"
@@ -34,7 +36,7 @@ MARKER = f"/tmp/bubblescope-pwned-{uuid.uuid4().hex}"
 class HostileEngine(EchoEngine):
     """A model whose answers try to run code."""
 
-    def generate(self, key, prompts, generation):
+    def generate(self, keys, prompts, generation):
         return [f'```python\nwatch(1)\n__import__("os").system("touch {MARKER}")\n```'
                 for _ in prompts]
 
@@ -53,16 +55,22 @@ def echo_app(ray_local):
     # Serve keeps the HTTP options it was first started with: start it afresh with ours.
     serve.shutdown()
     spec = _spec("echo-policy")
-    deploy_policy(spec, PERSONAS, EchoEngine)
+    deploy_policy(spec, [*PERSONAS, UNADAPTED], EchoEngine)
     yield spec
     serve.delete("echo-policy")
 
 
-def _decide(spec: AgentPolicySpec, persona_index: int) -> tuple[Action, str]:
+def _decide(spec: AgentPolicySpec, persona_index: int,
+            screen: Observation = SCREEN) -> tuple[Action, str]:
     policy = AgentPolicy(spec, PERSONAS[persona_index])
     history = [HistoryItem(SCREEN, Action(watch_s=2.0))]
-    action = policy.decide(SCREEN, history)
+    action = policy.decide(screen, history)
     return action, action.raw
+
+
+def _tag(raw: str, name: str) -> str:
+    """A field of EchoEngine's tag line (`adapter=p0 batch=8 adapters=2 re='...'`)."""
+    return raw.split(f"{name}=")[1].split()[0]
 
 
 def test_each_persona_is_answered_by_its_own_adapter(echo_app):
@@ -72,13 +80,27 @@ def test_each_persona_is_answered_by_its_own_adapter(echo_app):
         assert action.watch_s == 1.0  # EchoEngine: no frames in the prompt -> watch(1)
 
 
-def test_concurrent_requests_are_batched_by_adapter(echo_app):
+def test_a_mixed_batch_answers_each_request_with_its_own_adapter(echo_app):
+    # Three adapters and the base model, each request with its own screen: every answer must
+    # come back to the request that asked it, from that request's adapter, while batches mix
+    # adapters (EchoEngine tags each answer with its adapter and the prompt it answered).
+    personas = [*PERSONAS, UNADAPTED]
+    expected = ["p0", "p1", "p2", "base"]
+
+    def ask(index: int) -> tuple[int, str]:
+        screen = SCREEN.model_copy(update={"on_screen_text": f"Clip number {index}\n@chef"})
+        policy = AgentPolicy(echo_app, personas[index % 4])
+        return index, policy.decide(screen, []).raw
+
     with ThreadPoolExecutor(16) as pool:
-        raws = [raw for _, raw in pool.map(lambda i: _decide(echo_app, i % 2), range(16))]
-    sizes = [int(raw.split("batch=")[1].split()[0]) for raw in raws]
+        answers = list(pool.map(ask, range(32)))
+    for index, raw in answers:
+        assert _tag(raw, "adapter") == expected[index % 4], raw
+        assert f"Clip number {index} @chef" in raw.split("re=")[1].splitlines()[0], raw
+    mixes = [int(_tag(raw, "adapters")) for _, raw in answers]
+    sizes = [int(_tag(raw, "batch")) for _, raw in answers]
     assert max(sizes) > 1  # batching put concurrent decisions together
-    for raw in raws:  # and a batch never mixes adapters
-        assert raw.startswith(("adapter=p0 ", "adapter=p1 "))
+    assert max(mixes) > 1  # and one batch held several adapters, generated in one pass
 
 
 def test_adapters_per_replica_are_bounded(echo_app):
@@ -130,7 +152,7 @@ def test_hostile_output_is_parsed_never_run(ray_local):
 class LabelEngine(EchoEngine):
     """Answers category prompts with a Chinese label and decisions in the grammar."""
 
-    def generate(self, key, prompts, generation):
+    def generate(self, keys, prompts, generation):
         return ["Label: 美食/家常菜, I think" if "taxonomy" in _text(p) else "```python\nwatch(2)\n```"
                 for p in prompts]
 

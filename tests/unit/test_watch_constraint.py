@@ -87,6 +87,6 @@ def test_engine_takes_the_constraint_from_the_generation_spec(tiny_vlm):
 
     engine = TransformersEngine(str(tiny_vlm))
     prompt = Prompt(messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
-    answers = engine.generate("", [prompt] * 2, GenerationSpec(
+    answers = engine.generate(["", ""], [prompt] * 2, GenerationSpec(
         max_new_tokens=8, temperature=1.0, constrain_watch=True))
     assert len(answers) == 2 and engine._token_kinds is not None
