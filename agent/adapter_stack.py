@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bubblescope.agent.adapters import check_adapter
 from bubblescope.agent.errors import AdapterError
+from bubblescope.agent.spec import VLLM_LORA_RANKS
 
-VLLM_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 WEIGHTS, CONFIG = "adapter_model.safetensors", "adapter_config.json"
 
 
@@ -34,7 +34,7 @@ def _plain(config: dict, path: Path) -> None:
 
 
 def _padded_rank(rank: int) -> int:
-    return next((size for size in VLLM_RANKS if size >= rank), rank)
+    return next((size for size in VLLM_LORA_RANKS if size >= rank), rank)
 
 
 def stack_adapters(first: str | Path, second: str | Path, out: str | Path) -> Path:

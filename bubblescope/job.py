@@ -65,6 +65,9 @@ class ResolvedJob:
         spec.pop("personas")
         # as before the policy union, so results written then still resume
         spec["policy"].setdefault("agent", None)
+        agent = spec["policy"]["agent"]
+        if agent and agent.get("engine") == {"kind": "transformers"}:
+            del agent["engine"]  # as before engines had a choice
         spec["platforms"] = {n: p.model_dump(mode="json") for n, p in self.profiles.items()}
         spec["personas"] = {i: p.model_dump(mode="json") for i, p in self.personas.items()}
         canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))

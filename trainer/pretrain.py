@@ -96,7 +96,7 @@ def pretrain_loop(loop_config: dict) -> None:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from bubblescope.agent.vlm import load_model, load_processor
+    from bubblescope.agent.vlm import VIDEO_PROCESSOR_FILE, load_model, load_processor
     from bubblescope.trainer.progress import ProgressLog, quiet_trainer_printing
     from bubblescope.trainer.sft import optim_args
 
@@ -119,7 +119,7 @@ def pretrain_loop(loop_config: dict) -> None:
         out = Path(scratch) / "model"
         trainer.save_model(str(out))
         processor.save_pretrained(str(out))
-        for extra in ("bubblescope-tiny.json",):
+        for extra in ("bubblescope-tiny.json", VIDEO_PROCESSOR_FILE):
             if (Path(config.base_model) / extra).exists():
                 shutil.copy(Path(config.base_model) / extra, out / extra)
         metrics = {"train_loss": outcome.training_loss, "steps": outcome.global_step,

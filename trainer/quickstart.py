@@ -77,6 +77,7 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
     """Train whatever is missing; returns {base_model, adapters: {persona: path},
     adapters_dir}. With `ablations`, also every variant the fidelity tables compare: GRPO
     alone on the base, and the pooled -Persona adapter."""
+    from bubblescope.agent.vlm import ensure_video_processor
     from bubblescope.trainer.evaluate import POOLED
     from bubblescope.trainer.runner import run_pooled_sft, run_training
     from bubblescope.trainer.tiny_corpus import tiny_corpus
@@ -92,6 +93,8 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
     _step((base / "config.json").exists(), f"base model on {crowd.humans} synthetic humans",
           say, lambda: run_pretrain(config.model_copy(update={"base_model": str(tiny)}),
                                     crowd, base))
+    for folder in (tiny, base):  # cached before the tiny model wrote it: vLLM needs the file
+        ensure_video_processor(folder)
     tuned = config.model_copy(update={"base_model": str(base), "adapters_dir": str(adapters)})
     chosen = {}
     for persona in personas:

@@ -106,7 +106,8 @@ def _processor(tokenizer, config: TinyModelConfig):
     from bubblescope.agent.vlm import FrameProcessor
 
     # The PIL image processor needs no torchvision (absent on CPU installs); audits pass frames,
-    # never video clips, so there is no video processor.
+    # never video clips, so the processor holds no video processor (but the folder gets its
+    # config file, which the stock AutoProcessor and vLLM need: build_tiny_model).
     image_processor = Qwen2VLImageProcessorPil(
         patch_size=14, temporal_patch_size=2, merge_size=2,
         size={"shortest_edge": 56 * 56, "longest_edge": config.image_max_pixels},
@@ -157,6 +158,8 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str],
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    from bubblescope.agent.vlm import ensure_video_processor
+
     config = config or TinyModelConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,5 +171,6 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str],
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     processor.save_pretrained(out)
+    ensure_video_processor(out)  # vLLM's AutoProcessor needs it (see agent/vlm.py)
     (out / "bubblescope-tiny.json").write_text(json.dumps(config.__dict__, indent=2))
     return out

@@ -276,3 +276,30 @@ def test_export_checks_every_adapter_before_writing(tmp_path):
         export_adapters_for_vllm(tmp_path / "adapters", tmp_path / "flat",
                                  {"p1": "sft", "p2": "sft"})
     assert not (tmp_path / "flat").exists()
+
+
+def test_the_cpu_engine_takes_a_cpu_bundle_and_passes_ray(ray_llm_config):
+    spec = VllmPolicySpec(**BASE, device="cpu", cpus_per_replica=0.5, kv_cache_gb=2,
+                          dtype="float32", enforce_eager=True)
+    config = llm_config_dict(spec)
+    assert config["placement_group_config"] == {"bundles": [{"CPU": 0.5}]}
+    assert config["deployment_config"]["ray_actor_options"] == {"num_cpus": 0}
+    assert config["runtime_env"] == {"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "2"}}
+    engine = config["engine_kwargs"]
+    assert "gpu_memory_utilization" not in engine and engine["enforce_eager"] is True
+    parsed = ray_llm_config.model_validate(config)
+    assert parsed.placement_group_config == {"bundles": [{"CPU": 0.5}]}
+    args = serve_config_dict(spec)["applications"][0]["args"]
+    assert args["ingress_deployment_config"] == {"ray_actor_options": {"num_cpus": 0}}
+    assert "enforce_eager" not in llm_config_dict(VllmPolicySpec(**BASE))["engine_kwargs"]
+
+
+def test_export_from_the_job_s_adapter_folders(tmp_path):
+    from bubblescope.serve.vllm_app import export_adapter_folders
+
+    folder = fake_adapter(tmp_path / "adapters", "concentrated", "sft-grpo", r=128)
+    ids = export_adapter_folders({"concentrated": folder}, tmp_path / "flat", max_lora_rank=128)
+    assert ids == {"concentrated": "concentrated--sft-grpo"}
+    assert (tmp_path / "flat" / "concentrated--sft-grpo" / "adapter_config.json").is_file()
+    with pytest.raises(AdapterError, match="rank 128 above max_lora_rank 64"):
+        export_adapter_folders({"concentrated": folder}, tmp_path / "other", max_lora_rank=64)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 TIERS = ("unit", "integration", "e2e")
-NOT_IN_UNIT = ("ray", "tests.support.adb_server", "tests.support.prometheus_server")
+NOT_IN_UNIT = ("ray", "tests.support.adb_server", "tests.support.prometheus_server",
+               "tests.support.s3_server")
 SLEEP_ALLOWED = TESTS / "support" / "wait.py"
 PACED = "# paced:"
 
