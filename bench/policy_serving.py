@@ -1,22 +1,40 @@
-"""Decisions per second of the persona policy: in-process vs through Ray Serve.
+"""Decisions per second of the persona policy: C concurrent devices x A persona adapters, the
+transformers engine in-process and through Ray Serve.
 
-The tiny Qwen2.5-VL decides on simulated observations (the prompt the quickstart agents use).
-In-process rows call the engine directly, one decision at a time and in batches; Serve rows
-send decisions from C concurrent device clients spread over A persona adapters through the
-deployed policy app (multiplexing and batching on), and once with batching off. The `echo`
-rows use the model-free engine, to show Serve's own cost per request.
+The tiny Qwen2.5-VL decides on simulated observations (the prompt the quickstart agents use),
+greedy. Each row runs C device clients back to back, client i playing persona i mod A, each
+with its own adapter; a decision counts when it ends inside the `--seconds` window that opens
+`--warmup` seconds after the clients start. The paths of a row run in turn for each device
+count, so their ratio compares the same moment of a shared machine. Paths (`PATHS`,
+`--paths`):
+- `in-process`: the policy server's own batching (`PolicyServer.batched`: the batcher and one
+  engine call per batch, adapters mixed) on an event loop in this process, no Serve; clients
+  build their prompts and wait for their answers from threads;
+- `serve`: the deployed policy app (multiplexing and batching on), clients through the device
+  actors' own client (`AgentPolicy`: a Ray handle per persona).
+Both use `--threads` torch threads (the replica gets that many CPUs, which Ray turns into its
+torch threads), so the ratio serve / in-process is Serve's own cost. Rows with batch 1 are
+one decision at a time; `serve, echo engine` rows use the model-free engine (Serve's cost per
+request alone). Another engine path (vLLM through Ray Serve LLM) joins as one more entry of
+`PATHS` with the same shape: a context manager taking (spec, personas) and giving a blocking,
+thread-safe `decide(client, observation)`.
 
-    .venv/bin/python bench/policy_serving.py [--seconds 20] [--out bench/RESULTS.md]
+    .venv/bin/python bench/policy_serving.py [--seconds 10] [--paths in-process,serve] \
+        [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,17 +50,20 @@ from bubblescope.agent.serve_client import AgentPolicy  # noqa: E402
 from bubblescope.agent.spec import AgentPolicySpec, GenerationSpec, PromptSpec  # noqa: E402
 from bubblescope.contracts import Action  # noqa: E402
 from bubblescope.personas.loader import load_persona  # noqa: E402
-from bubblescope.serve.engine import EchoEngine, TransformersEngine  # noqa: E402
-from bubblescope.serve.policy_app import deploy_policy  # noqa: E402
+from bubblescope.serve.engine import EchoEngine, Engine, TransformersEngine  # noqa: E402
+from bubblescope.serve.policy_app import PolicyServer, deploy_policy  # noqa: E402
 from bubblescope.sim.catalogue import CatalogueConfig, build_catalogue  # noqa: E402
 from bubblescope.sim.in_process_device import observe_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from steps_report import machine_line, publish  # noqa: E402
+from steps_report import load_average, machine_line, publish  # noqa: E402
 
 PROMPT = {"history": 3, "frames": 0, "instructions": False, "transcript_chars": 200}
-GENERATION = GenerationSpec(max_new_tokens=32)
+GENERATION = GenerationSpec(max_new_tokens=32, temperature=0)
+DEVICES = (1, 4, 16, 64)
+ADAPTERS = (1, 4, 16)
+Decide = Callable[[int, object], None]
 
 
 def observations(n: int):
@@ -51,7 +72,7 @@ def observations(n: int):
     return [observe_video(catalogue, video, clock) for video in range(0, 7 * n, 7)]
 
 
-def build_model(folder: Path, adapters: int) -> tuple[Path, dict[str, str]]:
+def build_model(folder: Path, adapters: int, rank: int) -> tuple[Path, dict[str, str]]:
     from peft import LoraConfig, get_peft_model
 
     from bubblescope.agent.vlm import load_model
@@ -63,105 +84,202 @@ def build_model(folder: Path, adapters: int) -> tuple[Path, dict[str, str]]:
     paths = {}
     for i in range(adapters):
         model = get_peft_model(load_model(base), LoraConfig(
-            r=8, lora_alpha=16, target_modules=LANGUAGE_MODULES, init_lora_weights=False))
+            r=rank, lora_alpha=2 * rank, target_modules=LANGUAGE_MODULES,
+            init_lora_weights=False))
         paths[f"p{i}"] = str(folder / f"adapter-{i}")
         model.save_pretrained(paths[f"p{i}"])
     return base, paths
 
 
-def in_process(base: Path, obs, batch: int, seconds: float) -> dict:
-    persona = load_persona(ROOT / "examples" / "personas" / "concentrated.yaml")
-    engine = TransformersEngine(str(base))
-    prompts = [decision_prompt(persona, o, [], PromptSpec(**PROMPT)) for o in obs]
-    done, latencies, began = 0, [], time.perf_counter()
-    while time.perf_counter() - began < seconds:
-        chunk = [prompts[(done + i) % len(prompts)] for i in range(batch)]
-        start = time.perf_counter()
-        engine.generate("", chunk, GENERATION)
-        latencies.append(time.perf_counter() - start)
-        done += batch
-    return _row(done, time.perf_counter() - began, latencies)
-
-
-def _row(done: int, wall: float, latencies: list[float]) -> dict:
-    ordered = sorted(latencies)
-    return {"decisions": done, "per_s": done / wall,
-            "p50_ms": 1000 * statistics.median(ordered),
-            "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]}
-
-
-def through_serve(spec: AgentPolicySpec, personas, obs, clients: int, seconds: float) -> dict:
-    def client(index: int) -> list[float]:
-        policy = AgentPolicy(spec, personas[index % len(personas)])
-        history = [HistoryItem(obs[0], Action(watch_s=3.0))]
-        times, began, k = [], time.perf_counter(), index
-        while time.perf_counter() - began < seconds:
-            start = time.perf_counter()
-            policy.decide(obs[k % len(obs)], history)
-            times.append(time.perf_counter() - start)
-            k += clients
-        return times
-
-    began = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = [t for times in pool.map(client, range(clients)) for t in times]
-    return _row(len(latencies), time.perf_counter() - began, latencies)
-
-
-def serve_spec(base: Path, adapters: dict[str, str], batch: int, name: str) -> AgentPolicySpec:
+def spec_for(base: Path, adapters: dict[str, str], batch: int, threads: int, wait_s: float,
+             name: str) -> AgentPolicySpec:
     return AgentPolicySpec.model_validate({
         "base_model": str(base), "adapters": adapters, "prompt": PROMPT,
         "generation": GENERATION.model_dump(), "decide_timeout_s": 300,
-        "deployment": {"app_name": name, "max_batch_size": batch, "batch_wait_s": 0.02,
-                       "max_adapters_per_replica": 16, "cpus_per_replica": 1,
+        "deployment": {"app_name": name, "max_batch_size": batch, "batch_wait_s": wait_s,
+                       "max_adapters_per_replica": 16, "cpus_per_replica": threads,
                        "http_port": None, "max_ongoing_requests": 128}})
+
+
+@contextlib.contextmanager
+def in_process(spec: AgentPolicySpec, personas, engine: type[Engine]) -> Iterator[Decide]:
+    """The policy server's batching and engine on an event loop of this process."""
+    import torch
+
+    torch.set_num_threads(int(spec.deployment.cpus_per_replica))
+    server = PolicyServer(spec.model_dump(mode="json"),
+                          {p.id: p.model_dump(mode="json") for p in personas}, engine)
+    for key, path in spec.adapters.items():
+        server.engine.load_adapter(key, path)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def decide(client: int, observation) -> None:
+        persona = personas[client % len(personas)]
+        history = [(observation, Action(watch_s=3.0))]  # as the Serve clients send
+        prompt = decision_prompt(persona, observation, history, spec.prompt)
+        key = spec.adapter_key(persona.id)
+        asyncio.run_coroutine_threadsafe(server.batched((key, prompt)), loop).result(300)
+
+    try:
+        yield decide
+    finally:
+        asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+
+
+async def _cancel_tasks() -> None:
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.cancel()
+
+
+@contextlib.contextmanager
+def through_serve(spec: AgentPolicySpec, personas, engine: type[Engine]) -> Iterator[Decide]:
+    """The deployed policy app, reached as the device actors reach it (each device actor has
+    its own handle; the clients here share one, as they share one process)."""
+    handle = deploy_policy(spec, personas, engine)
+    policies: dict[int, AgentPolicy] = {}
+
+    def decide(client: int, observation) -> None:
+        if client not in policies:
+            policies[client] = AgentPolicy(spec, personas[client % len(personas)], handle)
+        history = [HistoryItem(observation, Action(watch_s=3.0))]
+        policies[client].decide(observation, history)
+
+    try:
+        yield decide
+    finally:
+        serve.delete(spec.deployment.app_name)
+
+
+PATHS = {"in-process": in_process, "serve": through_serve}
+
+
+def measure(decide: Decide, obs, clients: int, seconds: float, warmup_s: float) -> dict:
+    """Steady state: C clients decide back to back; what ends inside the window that opens
+    after `warmup_s` counts (so the queue is full when it opens)."""
+    began = time.perf_counter()
+    opens, closes = began + warmup_s, began + warmup_s + seconds
+
+    def client(index: int) -> list[float]:
+        times, k = [], index
+        while (start := time.perf_counter()) < closes:
+            decide(index, obs[k % len(obs)])
+            if opens <= (end := time.perf_counter()) <= closes:
+                times.append(end - start)
+            k += clients
+        return times
+
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = sorted(t for times in pool.map(client, range(clients)) for t in times)
+    return {"per_s": len(latencies) / seconds, "decisions": len(latencies),
+            "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+            if latencies else float("nan")}
+
+
+def interleaved(base: Path, adapters: dict[str, str], obs, rounds: int, threads: int) -> dict:
+    """Seconds per decision of one engine, variants taken in turn within each round (so a
+    shared machine's drift hits all alike): batches of 16 with the base model, 1, 4 and 16
+    adapters, and one decision at a time; medians over rounds."""
+    import torch
+
+    torch.set_num_threads(threads)
+    persona = load_persona(ROOT / "examples" / "personas" / "concentrated.yaml")
+    engine = TransformersEngine(str(base))
+    for key, path in adapters.items():
+        engine.load_adapter(key, path)
+    keys = list(adapters)
+    prompts = [decision_prompt(persona, o, [(o, Action(watch_s=3.0))], PromptSpec(**PROMPT))
+               for o in obs[:16]]
+    variants = {"batch 16, base model": [""] * 16, "batch 16, 1 adapter": [keys[0]] * 16,
+                "batch 16, 4 adapters": [keys[i % 4] for i in range(16)],
+                "batch 16, 16 adapters": keys[:16], "batch 1, 1 adapter": [keys[0]]}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds + 1):  # the first round warms up
+        for name, chosen in variants.items():
+            start = time.perf_counter()
+            engine.generate(chosen, prompts[:len(chosen)], GENERATION)
+            times[name].append((time.perf_counter() - start) / len(chosen))
+    return {name: statistics.median(values[1:]) for name, values in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=10, help="measured window per row")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds before the window")
+    parser.add_argument("--paths", default="in-process,serve")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads / replica CPUs")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank of each adapter")
+    parser.add_argument("--batch-wait", type=float, default=0.1, help="deployment.batch_wait_s")
+    parser.add_argument("--ab-rounds", type=int, default=5,
+                        help="rounds of the interleaved engine comparison (0: none)")
+    parser.add_argument("--only-ab", action="store_true", help="the engine comparison alone")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    ray.init(include_dashboard=False, log_to_driver=False)
-    base_persona = load_persona(ROOT / "examples" / "personas" / "concentrated.yaml")
+    if not args.only_ab:
+        ray.init(include_dashboard=False, log_to_driver=False)
+    persona = load_persona(ROOT / "examples" / "personas" / "concentrated.yaml")
     obs = observations(64)
+    paths = args.paths.split(",")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        base, adapters = build_model(Path(scratch), 16)
-        for batch in (1, 16):
-            rows.append((f"in-process, batch {batch}", 1, 0,
-                         in_process(base, obs, batch, args.seconds)))
-        for n_adapters in (1, 4, 16):
+        base, adapters = build_model(Path(scratch), max(ADAPTERS), args.rank)
+        ab = interleaved(base, adapters, obs, args.ab_rounds, args.threads) \
+            if args.ab_rounds else {}
+        print(ab, flush=True)
+        if args.only_ab:
+            return
+
+        def run(n_adapters: int, batch: int, devices, engine=TransformersEngine,
+                only: tuple[str, ...] = ()) -> None:
+            """The rows of (n_adapters, batch) for `devices`, the paths in turn for each
+            device count, so that their ratio compares the same moment of a shared machine."""
             chosen = dict(list(adapters.items())[:n_adapters])
-            personas = [base_persona.model_copy(update={"id": pid}) for pid in chosen]
-            spec = serve_spec(base, chosen, 16, f"bench-{n_adapters}")
-            deploy_policy(spec, personas)
-            for clients in (1, 4, 16, 64):
-                rows.append(("serve, batch 16", clients, n_adapters,
-                             through_serve(spec, personas, obs, clients, args.seconds)))
-            serve.delete(spec.deployment.app_name)
-        personas = [base_persona.model_copy(update={"id": "p0"})]
-        for batch, engine in ((1, TransformersEngine), (16, EchoEngine), (1, EchoEngine)):
-            spec = serve_spec(base, {"p0": adapters["p0"]}, batch, f"bench-b{batch}")
-            deploy_policy(spec, personas, engine)
-            label = f"serve, batch {batch}" + (", echo engine" if engine is EchoEngine else "")
-            rows.append((label, 16, 1, through_serve(spec, personas, obs, 16, args.seconds)))
-            serve.delete(spec.deployment.app_name)
-    report(rows, args)
+            personas = [persona.model_copy(update={"id": pid}) for pid in chosen]
+            spec = spec_for(base, chosen, batch, args.threads, args.batch_wait,
+                            f"bench-{n_adapters}-{batch}")
+            label = "" if engine is TransformersEngine else ", echo engine"
+            with contextlib.ExitStack() as stack:
+                deciders = {path: stack.enter_context(PATHS[path](spec, personas, engine))
+                            for path in paths if not only or path in only}
+                for clients in devices:
+                    for path, decide in deciders.items():
+                        row = measure(decide, obs, clients, args.seconds, args.warmup)
+                        rows.append((path + label, batch, clients, n_adapters, row))
+                        print(rows[-1], flush=True)
+
+        for n_adapters in ADAPTERS:
+            run(n_adapters, 16, DEVICES)
+        run(1, 1, (16,))
+        run(1, 16, (16,), EchoEngine, only=("serve",))
+    report(rows, ab, args)
 
 
-def report(rows, args) -> None:
+def report(rows, ab: dict, args) -> None:
     lines = [
-        "## Policy serving: decisions per second, in-process vs Ray Serve (tiny Qwen2.5-VL)",
-        "", f"Machine: {machine_line()}.  ",
+        "## Policy serving: decisions per second, devices x adapters, in-process vs Ray Serve "
+        "(tiny Qwen2.5-VL)", "", f"Machine: {machine_line()}; load average "
+        f"{load_average()} at the end (shared: other work ran meanwhile).  ",
         f"Date (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M}. Command: `.venv/bin/python "
-        f"bench/policy_serving.py --seconds {args.seconds:g}`. Greedy, up to "
-        f"{GENERATION.max_new_tokens} new tokens, prompt without frames.", "",
-        "| path | concurrent devices | adapters | decisions/s | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|"]
-    for label, clients, adapters, row in rows:
-        lines.append(f"| {label} | {clients} | {adapters or '-'} | {row['per_s']:.1f} | "
+        f"bench/policy_serving.py --seconds {args.seconds:g} --warmup {args.warmup:g} "
+        f"--threads {args.threads} --rank {args.rank} --batch-wait {args.batch_wait:g}`. Greedy, up to {GENERATION.max_new_tokens} new tokens, prompt without "
+        f"frames, LoRA rank {args.rank}, {args.threads} torch thread(s) on both paths.", "",
+        "| path | batch | concurrent devices | adapters | decisions/s | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|"]
+    for label, batch, clients, adapters, row in rows:
+        lines.append(f"| {label} | {batch} | {clients} | {adapters} | {row['per_s']:.1f} | "
                      f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} |")
+    if ab:
+        lines += ["", f"One engine, variants in turn, median of {args.ab_rounds} rounds:", "",
+                  "| engine call | ms per decision | decisions/s | vs batch 16, 1 adapter |",
+                  "|---|---|---|---|"]
+        one = ab["batch 16, 1 adapter"]
+        lines += [f"| {name} | {1000 * t:.0f} | {1 / t:.1f} | {one / t:.2f} |"
+                  for name, t in ab.items()]
     publish("\n".join(lines) + "\n", args.out)
 
 
