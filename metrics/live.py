@@ -135,8 +135,6 @@ class LiveMetrics:
 
     def _count_served(self, steps: pa.Table) -> None:
         columns = ("served_replica", "served_adapter_loads", "served_adapter_evictions")
-        if "served_replica" not in steps.column_names:
-            return
         for replica, loads, evictions in zip(*(steps.column(c).to_pylist() for c in columns),
                                              strict=True):
             if replica is not None:
