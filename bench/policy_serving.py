@@ -11,16 +11,21 @@ count, so their ratio compares the same moment of a shared machine. Paths (`PATH
   engine call per batch, adapters mixed) on an event loop in this process, no Serve; clients
   build their prompts and wait for their answers from threads;
 - `serve`: the deployed policy app (multiplexing and batching on), clients through the device
-  actors' own client (`AgentPolicy`: a Ray handle per persona).
-Both use `--threads` torch threads (the replica gets that many CPUs, which Ray turns into its
-torch threads), so the ratio serve / in-process is Serve's own cost. Rows with batch 1 are
-one decision at a time; `serve, echo engine` rows use the model-free engine (Serve's cost per
-request alone). Another engine path (vLLM through Ray Serve LLM) joins as one more entry of
-`PATHS` with the same shape: a context manager taking (spec, personas) and giving a blocking,
-thread-safe `decide(client, observation)`.
+  actors' own client (`AgentPolicy`: a Ray handle per persona);
+- `vllm`: the vLLM CPU engine behind Ray Serve LLM, the adapters loaded at run time from a
+  local S3 (moto's server), clients through the device actors' vLLM client (`VllmPolicy`,
+  HTTP). Runs only in the vLLM venv (`make vllm-env`), where the other paths run too.
+All use `--threads` CPUs per replica (Ray turns a replica's CPUs into its torch threads), so
+the ratio serve / in-process is Serve's own cost. Rows with batch 1 are one decision at a time
+(vLLM batches on its own: its rows are always "batch" by the engine's scheduler);
+`serve, echo engine` rows use the model-free engine (Serve's cost per request alone). Each
+path is a context manager taking (spec, personas, engine) and giving a blocking, thread-safe
+`decide(client, observation)`.
 
     .venv/bin/python bench/policy_serving.py [--seconds 10] [--paths in-process,serve] \
         [--out bench/RESULTS.md]
+    .venv-vllm/bin/python bench/policy_serving.py --paths in-process,vllm --devices 16,64 \
+        --adapters 1,16 --ab-rounds 0 [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from bubblescope.sim.in_process_device import observe_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))  # tests.support: the local S3 the vLLM path loads adapters from
 from steps_report import load_average, machine_line, publish  # noqa: E402
 
 PROMPT = {"history": 3, "frames": 0, "instructions": False, "transcript_chars": 200}
@@ -155,7 +161,69 @@ def through_serve(spec: AgentPolicySpec, personas, engine: type[Engine]) -> Iter
         serve.delete(spec.deployment.app_name)
 
 
-PATHS = {"in-process": in_process, "serve": through_serve}
+@contextlib.contextmanager
+def through_vllm(spec: AgentPolicySpec, personas, engine: type[Engine]) -> Iterator[Decide]:
+    """vLLM behind Ray Serve LLM, deployed and checked as `serve up` does, the adapters
+    uploaded to a local S3 first; clients through the device actors' HTTP client."""
+    from bubblescope.agent.vllm_client import VllmPolicy
+    from bubblescope.serve.vllm_deploy import deploy_vllm_policy
+    from tests.support.s3_server import running_s3
+
+    del engine  # vLLM is the engine
+    with tempfile.TemporaryDirectory(prefix="bench-s3-") as folder, \
+            running_s3(Path(folder)) as s3, _environment(s3.env):
+        agent = vllm_agent(spec, s3.create_bucket(spec.deployment.app_name), s3.env)
+        deploy_vllm_policy(agent, personas, start_timeout_s=900)
+        policies = {i: VllmPolicy(agent, persona) for i, persona in enumerate(personas)}
+
+        def decide(client: int, observation) -> None:
+            history = [HistoryItem(observation, Action(watch_s=3.0))]
+            policies[client % len(personas)].decide(observation, history)
+
+        try:
+            yield decide
+        finally:
+            serve.delete(agent.deployment.app_name)
+
+
+def vllm_agent(spec: AgentPolicySpec, bucket: str, env: dict[str, str]) -> AgentPolicySpec:
+    """`spec` served by the vLLM CPU engine: as many adapters per replica as the spec has, on
+    a replica of the same CPUs, its own HTTP port."""
+    from tests.support.system_programs import free_port
+
+    rank = max(_rank(path) for path in spec.adapters.values())
+    engine = {"kind": "vllm", "adapters_dir": f"{bucket}/adapters", "device": "cpu",
+              "dtype": "float32", "enforce_eager": True, "max_lora_rank": rank,
+              "max_loras_per_replica": len(spec.adapters), "max_model_len": 4096,
+              "images_per_prompt": 0, "cpus_per_replica": spec.deployment.cpus_per_replica,
+              "env_vars": env}
+    data = spec.model_dump(mode="json")
+    data["deployment"]["http_port"] = free_port()
+    return AgentPolicySpec.model_validate({**data, "engine": engine})
+
+
+def _rank(adapter: str) -> int:
+    import json
+
+    return int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"])
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The driver uploads the adapters as a user's shell would, with these variables set."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+PATHS = {"in-process": in_process, "serve": through_serve, "vllm": through_vllm}
 
 
 def measure(decide: Decide, obs, clients: int, seconds: float, warmup_s: float) -> dict:
@@ -218,8 +286,14 @@ def main() -> None:
     parser.add_argument("--ab-rounds", type=int, default=5,
                         help="rounds of the interleaved engine comparison (0: none)")
     parser.add_argument("--only-ab", action="store_true", help="the engine comparison alone")
+    parser.add_argument("--devices", default=",".join(map(str, DEVICES)),
+                        help="concurrent device counts of the grid")
+    parser.add_argument("--adapters", default=",".join(map(str, ADAPTERS)),
+                        help="adapter counts of the grid")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    devices = tuple(int(n) for n in args.devices.split(","))
+    adapter_counts = tuple(int(n) for n in args.adapters.split(","))
     if not args.only_ab:
         ray.init(include_dashboard=False, log_to_driver=False)
     persona = load_persona(ROOT / "examples" / "personas" / "concentrated.yaml")
@@ -227,7 +301,7 @@ def main() -> None:
     paths = args.paths.split(",")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        base, adapters = build_model(Path(scratch), max(ADAPTERS), args.rank)
+        base, adapters = build_model(Path(scratch), max(max(adapter_counts), 16), args.rank)
         ab = interleaved(base, adapters, obs, args.ab_rounds, args.threads) \
             if args.ab_rounds else {}
         print(ab, flush=True)
@@ -252,10 +326,12 @@ def main() -> None:
                         rows.append((path + label, batch, clients, n_adapters, row))
                         print(rows[-1], flush=True)
 
-        for n_adapters in ADAPTERS:
-            run(n_adapters, 16, DEVICES)
-        run(1, 1, (16,))
-        run(1, 16, (16,), EchoEngine, only=("serve",))
+        for n_adapters in adapter_counts:
+            run(n_adapters, 16, devices)
+        if set(paths) & {"in-process", "serve"}:
+            run(1, 1, (16,), only=("in-process", "serve"))
+        if "serve" in paths:
+            run(1, 16, (16,), EchoEngine, only=("serve",))
     report(rows, ab, args)
 
 
@@ -266,8 +342,10 @@ def report(rows, ab: dict, args) -> None:
         f"{load_average()} at the end (shared: other work ran meanwhile).  ",
         f"Date (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M}. Command: `.venv/bin/python "
         f"bench/policy_serving.py --seconds {args.seconds:g} --warmup {args.warmup:g} "
-        f"--threads {args.threads} --rank {args.rank} --batch-wait {args.batch_wait:g}`. Greedy, up to {GENERATION.max_new_tokens} new tokens, prompt without "
-        f"frames, LoRA rank {args.rank}, {args.threads} torch thread(s) on both paths.", "",
+        f"--threads {args.threads} --rank {args.rank} --batch-wait {args.batch_wait:g} "
+        f"--paths {args.paths} --devices {args.devices} --adapters {args.adapters}`. Greedy, "
+        f"up to {GENERATION.max_new_tokens} new tokens, prompt without frames, LoRA rank "
+        f"{args.rank}, {args.threads} CPU(s) per replica on every path.", "",
         "| path | batch | concurrent devices | adapters | decisions/s | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|---|"]
     for label, batch, clients, adapters, row in rows:

@@ -118,11 +118,13 @@ def _evaluate(config, personas, args: argparse.Namespace) -> int:
 def _trained_agents(args: argparse.Namespace, grpo: bool, ablations: bool):
     """The config, the personas and their agents, trained where the cache lacks them."""
     from bubblescope.trainer.quickstart import ensure_agents
+    from bubblescope.trainer.ray_fit import runs_at_once
 
     config, personas = _config_and_personas(args)
     _start_training_ray(args)
     agents = ensure_agents(config, personas, _crowd(args), cache=args.cache, grpo=grpo,
-                           ablations=ablations, say=lambda line: print(line, flush=True))
+                           ablations=ablations, say=lambda line: print(line, flush=True),
+                           at_once=runs_at_once(config))
     return config, personas, agents
 
 
@@ -147,6 +149,16 @@ def _agents_fidelity(args: argparse.Namespace) -> int:
     return _evaluate(trained, personas, args)
 
 
+def _crowd_arguments(parser) -> None:
+    """The pretraining crowd's settings, with CrowdSpec's defaults in their help."""
+    from bubblescope.trainer.pretrain import CrowdSpec
+
+    for key in ("humans", "records", "labelled"):
+        field = CrowdSpec.model_fields[key]
+        parser.add_argument(f"--{key}", type=int,
+                            help=f"pretraining: {field.description} (default {field.default})")
+
+
 def _training_arguments(parser) -> None:
     from bubblescope.trainer.quickstart import DEFAULT_CACHE
 
@@ -156,10 +168,7 @@ def _training_arguments(parser) -> None:
                         help="training config")
     parser.add_argument("--base-model", help=argparse.SUPPRESS)
     parser.add_argument("--cache", default=DEFAULT_CACHE, help="where trained agents are kept")
-    parser.add_argument("--humans", type=int, help="crowd members for pretraining (default 32)")
-    parser.add_argument("--records", type=int, help="videos per crowd member (default 50)")
-    parser.add_argument("--labelled", type=int, help="catalogue videos the base model is shown "
-                        "with their category (default 3000)")
+    _crowd_arguments(parser)
     parser.add_argument("--address", help="Ray cluster address (default: a local one)")
 
 
@@ -282,10 +291,7 @@ def add_model(sub) -> None:
                           "sets the optimiser; its lora is not used)")
     pretrain.add_argument("--out", required=True, help="folder for the pretrained model")
     pretrain.add_argument("--base-model", help="override the config's base_model folder")
-    pretrain.add_argument("--humans", type=int, help="crowd members (default 32)")
-    pretrain.add_argument("--records", type=int, help="videos per member (default 50)")
-    pretrain.add_argument("--labelled", type=int, help="catalogue videos shown with their "
-                          "category (default 3000)")
+    _crowd_arguments(pretrain)
     pretrain.add_argument("--seed", dest="crowd_seed", type=int,
                           help="draws the crowd (default 0)")
     pretrain.add_argument("--address", help="Ray cluster address (default: a local one)")

@@ -40,7 +40,12 @@ class Engine(ABC):
         return []
 
 
+INCOMPLETE_CHARACTER = "\ufffd"
+
+
 def check_keys(keys: Sequence[str], prompts: Sequence[Prompt]) -> None:
+    if isinstance(keys, str):  # a str is a Sequence[str] too: one key, read letter by letter
+        raise TypeError(f"adapter keys {keys!r}: give a list, one key per prompt")
     if len(keys) != len(prompts):
         raise ValueError(f"{len(keys)} adapter keys for {len(prompts)} prompts: give one per "
                          "prompt")
@@ -171,7 +176,10 @@ class TransformersEngine(Engine):
             out = model.generate(**batch, **routing, max_new_tokens=generation.max_new_tokens,
                                  pad_token_id=self.processor.tokenizer.pad_token_id, **sampling)
         new = out[:, batch["input_ids"].shape[1]:]
-        return self.processor.batch_decode(new, skip_special_tokens=True)
+        # An answer cut at max_new_tokens may end inside a multi-byte character; vLLM's
+        # detokenizer holds such bytes back, so both engines give the same text.
+        return [answer.rstrip(INCOMPLETE_CHARACTER)
+                for answer in self.processor.batch_decode(new, skip_special_tokens=True)]
 
     def _watch_constraint(self, prompt_width: int):
         from transformers import LogitsProcessorList

@@ -63,6 +63,9 @@ class OptimSpec(_Section):
     grad_accumulation: int = Field(default=2, ge=1)
     max_length: int | None = Field(default=None, ge=64, description="token cap per sample; none: "
                                    "no truncation (truncation would cut image tokens)")
+    gradient_checkpointing: bool = Field(default=True, description="recompute activations in "
+                                         "the backward pass: a 7B fits a GPU; a tiny model on "
+                                         "CPU trains faster without")
     seed: int = 0
 
 

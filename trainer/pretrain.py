@@ -94,9 +94,10 @@ def pretrain_loop(loop_config: dict) -> None:
     """One Ray Train worker: full-weight SFT on the crowd; reports the whole model folder."""
     import ray.train
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from bubblescope.agent.vlm import VIDEO_PROCESSOR_FILE, load_model, load_processor
+    from bubblescope.trainer.completion_loss import completion_loss_trainer
     from bubblescope.trainer.progress import ProgressLog, quiet_trainer_printing
     from bubblescope.trainer.sft import optim_args
 
@@ -105,7 +106,7 @@ def pretrain_loop(loop_config: dict) -> None:
     rows = pretrain_rows(crowd, config)
     processor = load_processor(config.base_model)
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = SFTTrainer(
+        trainer = completion_loss_trainer()(
             model=load_model(config.base_model, dtype="float32"),
             args=SFTConfig(**optim_args(config.sft.model_copy(update={
                 "epochs": crowd.epochs, "learning_rate": crowd.learning_rate}), config, scratch),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bubblescope.agent.spec import PromptSpec
@@ -61,6 +62,27 @@ def _step(done: bool, what: str, say: Callable[[str], None], action: Callable[[]
     action()
 
 
+# One step of a chain: what it makes, whether the cache holds it (asked when its turn comes:
+# a step may need what the one before it made), and how to make it.
+Step = tuple[str, Callable[[], bool], Callable[[], object]]
+
+
+def _run_chain(chain: list[Step], say: Callable[[str], None]) -> None:
+    for what, done, action in chain:
+        _step(done(), what, say, action)
+
+
+def run_side_by_side(chains: list[list[Step]], at_once: int,
+                     say: Callable[[str], None]) -> None:
+    """Each chain's steps in order, `at_once` chains at a time. A chain that fails does not
+    stop the others, so what they trained is cached; its error is raised when all are done."""
+    with ThreadPoolExecutor(max_workers=max(1, at_once)) as pool:
+        futures = [pool.submit(_run_chain, chain, say) for chain in chains]
+    errors = [future.exception() for future in futures if future.exception()]
+    if errors:
+        raise errors[0]
+
+
 def _trained_with(adapter: Path, config: TrainConfig) -> bool:
     """The adapter exists and was trained with this config's GRPO settings."""
     from bubblescope.agent.adapters import read_manifest
@@ -71,15 +93,45 @@ def _trained_with(adapter: Path, config: TrainConfig) -> bool:
     return trained == config.grpo.model_dump(mode="json")
 
 
+def _has_adapter(folder: Path) -> Callable[[], bool]:
+    return lambda: (folder / "adapter_config.json").exists()
+
+
+def _persona_chain(tuned: TrainConfig, config: TrainConfig, persona: Persona, adapters: Path,
+                   grpo: bool, ablations: bool) -> tuple[list[Step], Path]:
+    """The steps of one persona's adapters, and the adapter its agent serves."""
+    from bubblescope.trainer.runner import run_training
+
+    sft = adapters / persona.id / "sft"
+    chain: list[Step] = [(f"SFT adapter of {persona.id}", _has_adapter(sft),
+                          lambda: run_training("sft", tuned, persona))]
+    served = sft
+    if grpo:
+        served = adapters / persona.id / "sft-grpo"
+        chain.append((f"SFT+GRPO adapter of {persona.id}",
+                      lambda: _trained_with(served, config),
+                      lambda: run_training("grpo", tuned, persona, name=served.name,
+                                           init_adapter=str(sft))))
+    if ablations:
+        alone = adapters / persona.id / "grpo"
+        chain.append((f"GRPO adapter of {persona.id}", lambda: _trained_with(alone, config),
+                      lambda: run_training("grpo", tuned, persona)))
+    return chain, served
+
+
 def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec,
                   cache: str | Path = DEFAULT_CACHE, grpo: bool = True,
-                  ablations: bool = False, say: Callable[[str], None] = print) -> dict:
+                  ablations: bool = False, say: Callable[[str], None] = print,
+                  at_once: int = 1) -> dict:
     """Train whatever is missing; returns {base_model, adapters: {persona: path},
     adapters_dir}. With `ablations`, also every variant the fidelity tables compare: GRPO
-    alone on the base, and the pooled -Persona adapter."""
+    alone on the base, and the pooled -Persona adapter. The personas' adapters train
+    `at_once` Ray Train runs at a time (the base, which they all need, first and alone, on
+    `at_once` times the CPUs of one run)."""
     from bubblescope.agent.vlm import ensure_video_processor
     from bubblescope.trainer.evaluate import POOLED
-    from bubblescope.trainer.runner import run_pooled_sft, run_training
+    from bubblescope.trainer.pretrain import run_pretrain
+    from bubblescope.trainer.runner import run_pooled_sft
     from bubblescope.trainer.tiny_corpus import tiny_corpus
     from bubblescope.trainer.tiny_model import build_tiny_model
 
@@ -88,34 +140,23 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
     tiny, base, adapters = models / "tiny", models / "base", root / "adapters"
     _step((tiny / "config.json").exists(), "tiny model", say,
           lambda: build_tiny_model(tiny, tiny_corpus()))
-    from bubblescope.trainer.pretrain import run_pretrain
-
+    wide = config.model_copy(update={"base_model": str(tiny),
+                                     "cpus_per_worker": config.cpus_per_worker * at_once})
     _step((base / "config.json").exists(), f"base model on {crowd.humans} synthetic humans",
-          say, lambda: run_pretrain(config.model_copy(update={"base_model": str(tiny)}),
-                                    crowd, base))
+          say, lambda: run_pretrain(wide, crowd, base))
     for folder in (tiny, base):  # cached before the tiny model wrote it: vLLM needs the file
         ensure_video_processor(folder)
     tuned = config.model_copy(update={"base_model": str(base), "adapters_dir": str(adapters)})
-    chosen = {}
+    chains, chosen = [], {}
     for persona in personas:
-        sft = adapters / persona.id / "sft"
-        _step((sft / "adapter_config.json").exists(), f"SFT adapter of {persona.id}", say,
-              lambda persona=persona: run_training("sft", tuned, persona))
-        chosen[persona.id] = str(sft)
-        if grpo:
-            both = adapters / persona.id / "sft-grpo"
-            _step(_trained_with(both, config), f"SFT+GRPO adapter of {persona.id}",
-                  say, lambda persona=persona, sft=sft, both=both: run_training(
-                      "grpo", tuned, persona, name=both.name, init_adapter=str(sft)))
-            chosen[persona.id] = str(both)
-        if ablations:
-            alone = adapters / persona.id / "grpo"
-            _step(_trained_with(alone, config), f"GRPO adapter of {persona.id}", say,
-                  lambda persona=persona: run_training("grpo", tuned, persona))
+        chain, served = _persona_chain(tuned, config, persona, adapters, grpo, ablations)
+        chains.append(chain)
+        chosen[persona.id] = str(served)
     if ablations:
         blind = adapters / POOLED / "nopersona"
-        _step((blind / "adapter_config.json").exists(), "-Persona adapter (every persona, no "
-              "profiles)", say, lambda: run_pooled_sft(tuned, personas))
+        chains.append([("-Persona adapter (every persona, no profiles)", _has_adapter(blind),
+                        lambda: run_pooled_sft(tuned, personas))])
+    run_side_by_side(chains, at_once, say)
     summary = {"base_model": str(base), "adapters": chosen, "adapters_dir": str(adapters)}
     root.mkdir(parents=True, exist_ok=True)
     (root / "agents.json").write_text(json.dumps(summary, indent=2), "utf-8")

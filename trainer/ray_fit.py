@@ -69,3 +69,14 @@ def fit(loop: Callable[[dict], None], loop_config: dict, name: str, config: Trai
     if result.checkpoint is None:
         raise TrainingFailed(f"{name} ended without a checkpoint")
     return result
+
+
+def runs_at_once(config: TrainConfig) -> int:
+    """How many of `config`'s Ray Train runs the connected cluster holds side by side."""
+    import ray
+
+    resources = ray.cluster_resources()
+    fits = resources.get("CPU", 0) // (config.workers * config.cpus_per_worker)
+    if config.use_gpu:
+        fits = min(fits, resources.get("GPU", 0) // config.workers)
+    return max(1, int(fits))

@@ -63,16 +63,17 @@ def optim_args(spec: OptimSpec, config: TrainConfig, output_dir: str) -> dict:
         "gradient_accumulation_steps": spec.grad_accumulation, "seed": spec.seed,
         "use_cpu": not config.use_gpu, "bf16": config.use_gpu, "report_to": "none",
         "save_strategy": "no", "logging_steps": 5, "disable_tqdm": True,
-        "remove_unused_columns": False,
+        "remove_unused_columns": False, "gradient_checkpointing": spec.gradient_checkpointing,
     }
 
 
 def sft_loop(loop_config: dict) -> None:
     """One Ray Train worker's SFT run (TorchTrainer's train_loop_per_worker)."""
     import ray.train
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from bubblescope.agent.vlm import load_model, load_processor
+    from bubblescope.trainer.completion_loss import completion_loss_trainer
     from bubblescope.trainer.progress import ProgressLog, quiet_trainer_printing
 
     config = TrainConfig.model_validate(loop_config["config"])
@@ -85,7 +86,7 @@ def sft_loop(loop_config: dict) -> None:
         args = SFTConfig(**optim_args(spec, config, scratch), max_length=spec.max_length,
                          eval_strategy="epoch" if splits["validation"] else "no",
                          train_sampling_strategy="group_by_length")
-        trainer = SFTTrainer(
+        trainer = completion_loss_trainer()(
             model=load_model(config.base_model, dtype="bfloat16" if config.use_gpu
                              else "float32"),
             args=args, train_dataset=rows_dataset(splits["train"]),

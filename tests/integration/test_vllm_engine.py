@@ -2,7 +2,7 @@
 adapters loaded at run time from a local S3 (moto), reached by the device actors' own client.
 
 One deployment for the module (an engine start takes 35-65 s on two cores). Greedy decisions
-equal the transformers engine's, token for token, for text and for a frame, on the base model
+equal the transformers engine's, token for token, for text and for frames, on the base model
 and on each adapter (one of rank 8, one of rank 128 as a stacked SFT+GRPO adapter is); an
 adapter vLLM refuses is named at deploy; a killed replica costs no decision.
 
@@ -62,6 +62,8 @@ TEXT = Observation(device_time=datetime(2026, 1, 1, tzinfo=UTC), video_duration_
                    on_screen_text="Cooking noodles at home\n@chef", transcript="boil the water")
 PICTURE = TEXT.model_copy(update={"frames": (_frame((200, 30, 30)),),
                                   "on_screen_text": "Sunset over the sea\n@travel"})
+BLUE = PICTURE.model_copy(update={"frames": (_frame((30, 30, 200)),)})
+BARE = PICTURE.model_copy(update={"frames": ()})  # the picture's text without its frame
 HISTORY = (HistoryItem(TEXT, Action(watch_s=3.5, like=True)),)
 
 
@@ -122,7 +124,7 @@ def transformers_engine(tiny_vlm, adapters):
 def _greedy_transformers(engine, agent: AgentPolicySpec, persona, observation) -> str:
     history = [(item.observation, item.action) for item in HISTORY]
     prompt = decision_prompt(persona, observation, history, agent.prompt)
-    return engine.generate(agent.adapter_key(persona.id), [prompt], agent.generation)[0]
+    return engine.generate([agent.adapter_key(persona.id)], [prompt], agent.generation)[0]
 
 
 def _greedy_vllm(agent: AgentPolicySpec, persona, observation) -> str:
@@ -133,7 +135,8 @@ def _greedy_vllm(agent: AgentPolicySpec, persona, observation) -> str:
 def test_greedy_decisions_equal_the_transformers_engine(served, transformers_engine):
     answers = {}
     for persona in (NOBODY, CONCENTRATED, DISPERSED):
-        for name, observation in (("text", TEXT), ("picture", PICTURE)):
+        for name, observation in (("text", TEXT), ("picture", PICTURE), ("blue", BLUE),
+                                  ("bare", BARE)):
             ours = _greedy_vllm(served, persona, observation)
             theirs = _greedy_transformers(transformers_engine, served, persona, observation)
             assert ours == theirs, f"{persona.id}, {name}: vLLM {ours!r} != transformers {theirs!r}"
@@ -141,7 +144,11 @@ def test_greedy_decisions_equal_the_transformers_engine(served, transformers_eng
     # The untrained base answers blank lines (seen 2026-12-07); each adapter must change that.
     for persona in ("concentrated", "dispersed"):  # each adapter really served
         assert answers[persona, "text"] != answers["nobody", "text"], persona
-    assert answers["nobody", "picture"] != answers["nobody", "text"]  # the frame was seen
+    # The frame reaches the model (the untrained base is blind to everything, so the adapters
+    # show it): the same text with and without a frame, and frames of two colours, differ.
+    adapted = ("concentrated", "dispersed")
+    assert any(answers[p, "picture"] != answers[p, "bare"] for p in adapted)
+    assert any(answers[p, "picture"] != answers[p, "blue"] for p in adapted)
 
 
 def test_the_watch_constraint_travels_as_structured_output(served):

@@ -126,6 +126,8 @@ def test_one_key_per_prompt_and_only_loaded_adapters(engine):
         engine.generate(["sft-a"], PROMPTS[:2], GREEDY)
     with pytest.raises(AdapterError, match="'missing'"):
         engine.generate(["sft-a", "missing"], PROMPTS[:2], GREEDY)
+    with pytest.raises(TypeError, match="give a list"):
+        engine.generate("sft-a", PROMPTS[:1], GREEDY)
 
 
 def test_the_echo_engine_tags_each_answer_with_its_own_adapter_and_prompt():
