@@ -78,7 +78,7 @@ def run_side_by_side(chains: list[list[Step]], at_once: int,
     stop the others, so what they trained is cached; its error is raised when all are done."""
     with ThreadPoolExecutor(max_workers=max(1, at_once)) as pool:
         futures = [pool.submit(_run_chain, chain, say) for chain in chains]
-    errors = [future.exception() for future in futures if future.exception()]
+    errors = [error for error in (future.exception() for future in futures) if error]
     if errors:
         raise errors[0]
 
@@ -97,8 +97,8 @@ def _has_adapter(folder: Path) -> Callable[[], bool]:
     return lambda: (folder / "adapter_config.json").exists()
 
 
-def _persona_chain(tuned: TrainConfig, config: TrainConfig, persona: Persona, adapters: Path,
-                   grpo: bool, ablations: bool) -> tuple[list[Step], Path]:
+def _persona_chain(tuned: TrainConfig, persona: Persona, adapters: Path, grpo: bool,
+                   ablations: bool) -> tuple[list[Step], Path]:
     """The steps of one persona's adapters, and the adapter its agent serves."""
     from bubblescope.trainer.runner import run_training
 
@@ -109,12 +109,12 @@ def _persona_chain(tuned: TrainConfig, config: TrainConfig, persona: Persona, ad
     if grpo:
         served = adapters / persona.id / "sft-grpo"
         chain.append((f"SFT+GRPO adapter of {persona.id}",
-                      lambda: _trained_with(served, config),
+                      lambda: _trained_with(served, tuned),
                       lambda: run_training("grpo", tuned, persona, name=served.name,
                                            init_adapter=str(sft))))
     if ablations:
         alone = adapters / persona.id / "grpo"
-        chain.append((f"GRPO adapter of {persona.id}", lambda: _trained_with(alone, config),
+        chain.append((f"GRPO adapter of {persona.id}", lambda: _trained_with(alone, tuned),
                       lambda: run_training("grpo", tuned, persona)))
     return chain, served
 
@@ -149,7 +149,7 @@ def ensure_agents(config: TrainConfig, personas: list[Persona], crowd: CrowdSpec
     tuned = config.model_copy(update={"base_model": str(base), "adapters_dir": str(adapters)})
     chains, chosen = [], {}
     for persona in personas:
-        chain, served = _persona_chain(tuned, config, persona, adapters, grpo, ablations)
+        chain, served = _persona_chain(tuned, persona, adapters, grpo, ablations)
         chains.append(chain)
         chosen[persona.id] = str(served)
     if ablations:
